@@ -1,0 +1,179 @@
+//! The `scenario-operator` binary: plan output, errors with field paths and lines, exit codes.
+
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_scenario-operator"))
+}
+
+/// Writes `text` to a fresh temp file and runs `plan` on it with `args`.
+fn plan(text: &str, args: &[&str]) -> Output {
+    let dir = std::env::temp_dir().join(format!("so-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let id = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let file = dir.join(format!("run-{id}.yaml"));
+    std::fs::write(&file, text).unwrap();
+    bin().arg("plan").arg(&file).args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const HEADER: &str = "apiVersion: mzcheck.dev/v1alpha1\nkind: ScenarioRun\nmetadata:\n  name: t\n";
+
+fn manifest(spec: &str) -> String {
+    format!("{HEADER}spec:\n{spec}")
+}
+
+const VERSIONS: &str = "  versions:\n    current: v26.2.0\n    previous: [v26.1.0]\n  environment:\n    backendSecretName: b\n";
+
+#[test]
+fn examples_plan_cleanly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let out = bin().arg("plan").arg(&path).output().unwrap();
+            assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn table_numbers_steps_and_marks_implicit_ones() {
+    let out = plan(
+        &manifest(&format!("  scenario: UpgradeEntireMz\n{VERSIONS}")),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].trim_start().starts_with("1   StartMz"), "{text}");
+    assert!(
+        lines[1].contains("materialized") && lines[1].contains("v26.1.0"),
+        "{text}"
+    );
+    assert!(
+        lines[2].trim_start().starts_with("2*  ConfigureMz"),
+        "{text}"
+    );
+    assert!(text.contains("13 steps"), "{text}");
+}
+
+#[test]
+fn json_is_an_object_of_actions() {
+    let out = plan(
+        &manifest(&format!(
+            "  scenario: ZeroDowntimeUpgradeEntireMz\n{VERSIONS}"
+        )),
+        &["-o", "json"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions = json["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 13);
+    assert_eq!(actions[3]["action"], "StartMz");
+    assert_eq!(actions[3]["deployGeneration"], 1);
+    assert_eq!(actions[3]["tag"], "v26.2.0");
+    assert_eq!(actions[3]["mzService"], "mz-2");
+    assert!(actions.iter().all(|a| a["implicit"].is_boolean()));
+}
+
+#[test]
+fn unknown_field_names_path_and_line() {
+    let text = manifest(&format!(
+        "{VERSIONS}  actions:\n    - action: StartMz\n      tagg: last\n"
+    ));
+    let out = plan(&text, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(":13: spec.actions[0].tagg: unknown field `tagg`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_yaml_names_the_line() {
+    let out = plan(&format!("{HEADER}spec:\n  versions: [unclosed\n"), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("invalid YAML") && err.contains(":6:"), "{err}");
+}
+
+#[test]
+fn wrong_kind_is_refused() {
+    let out = plan("apiVersion: v1\nkind: ConfigMap\n", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(":1: apiVersion: expected \"mzcheck.dev/v1alpha1\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_scenario_lists_known_ones_with_its_line() {
+    let out = plan(&manifest(&format!("  scenario: Nope\n{VERSIONS}")), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(":6: spec.scenario: unknown scenario \"Nope\""),
+        "{err}"
+    );
+    assert!(err.contains("ZeroDowntimeUpgradeEntireMz"), "{err}");
+}
+
+#[test]
+fn semantic_error_names_step_and_line() {
+    let text = manifest(&format!(
+        "{VERSIONS}  actions:\n    - action: StartMz\n    - action: PromoteMz\n"
+    ));
+    let out = plan(&text, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(":13: spec.actions[1]: step 3 (PromoteMz materialized): PromoteMz needs a read-only generation"),
+        "{err}"
+    );
+}
+
+#[test]
+fn version_pattern_errors_point_at_the_value() {
+    let text = manifest("  scenario: NoRestartNoUpgrade\n  versions:\n    current: v26.2\n");
+    let out = plan(&text, &[]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(":8: spec.versions.current: \"v26.2\" is not a Materialize version"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_documents_commands_and_scenarios() {
+    let out = bin().arg("--help").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for word in ["plan", "crd", "scenarios"] {
+        assert!(text.contains(word), "{text}");
+    }
+    let out = bin().args(["plan", "--help"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("CloudtestUpgrade") && text.contains("--output"),
+        "{text}"
+    );
+}
+
+#[test]
+fn crd_command_prints_the_committed_crds() {
+    let out = bin().arg("crd").output().unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/scenarioruns.mzcheck.dev.yaml"),
+    )
+    .unwrap();
+    assert_eq!(printed, committed);
+}
