@@ -18,3 +18,10 @@ pub const DEFAULT_MZ_SERVICE: &str = "materialized";
 pub const MZ_SERVICE_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 /// Longest `mzService`: leaves room in a 63-character label for the run's name prefix.
 pub const MZ_SERVICE_MAX_LEN: u32 = 40;
+
+/// Schema of a free-form JSON object the apiserver stores as is. Written by hand because the
+/// derived one adds `additionalProperties: true`, which structural schemas do not need and
+/// older apiservers reject next to `x-kubernetes-preserve-unknown-fields`.
+pub(crate) fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "object", "x-kubernetes-preserve-unknown-fields": true })
+}

@@ -97,7 +97,7 @@ pub struct ScenarioRunSpec {
     /// Data checks run by Initialize / Manipulate / Validate. Reserved: its format comes with
     /// the checks runner; until then any object is accepted and stored unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+    #[schemars(schema_with = "crate::api::free_form_object")]
     pub checks: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

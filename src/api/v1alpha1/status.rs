@@ -61,7 +61,7 @@ pub enum StepState {
 pub struct StepRecord {
     /// The planned action exactly as `scenario-operator plan -o json` prints it: `action`,
     /// `implicit` and the resolved parameters.
-    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
+    #[schemars(schema_with = "crate::api::free_form_object")]
     pub plan: serde_json::Map<String, serde_json::Value>,
     /// Pending, Running, Succeeded, Failed or Skipped.
     pub state: StepState,
