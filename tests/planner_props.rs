@@ -94,7 +94,11 @@ fn rehearsal(first: usize, ops: &[Op], mut phase_at: [usize; 4]) -> Vec<ActionSp
                 let svc = format!("mz-{next}");
                 next += 1;
                 out.push(start(&svc, VERSIONS[version], Some(generation)));
-                let ready = if *skip { ActionKind::SkipCatchup } else { ActionKind::WaitReadyMz };
+                let ready = if *skip {
+                    ActionKind::SkipCatchup
+                } else {
+                    ActionKind::WaitReadyMz
+                };
                 out.push(action(ready, &svc));
                 out.push(action(ActionKind::PromoteMz, &svc));
                 leader = svc;
@@ -112,7 +116,9 @@ fn rehearsal(first: usize, ops: &[Op], mut phase_at: [usize; 4]) -> Vec<ActionSp
 fn check_invariants(plan: &Plan, input_len: usize, sql_server: bool) {
     let steps = &plan.actions;
     assert_eq!(steps.iter().filter(|s| !s.implicit).count(), input_len);
-    let setups = steps.iter().filter(|s| matches!(s.action, Action::SetupSqlServerTesting { .. }));
+    let setups = steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::SetupSqlServerTesting { .. }));
     assert!(setups.count() <= usize::from(sql_server));
     let mut catalog: Option<MzVersion> = None;
     for (i, step) in steps.iter().enumerate() {
@@ -140,9 +146,13 @@ fn check_invariants(plan: &Plan, input_len: usize, sql_server: bool) {
                 // The service's last start was read-only and it was seen ready since.
                 let last_start = steps[..i]
                     .iter()
-                    .rposition(|s| matches!(&s.action, Action::StartMz(x) if &x.mz_service == mz_service))
+                    .rposition(
+                        |s| matches!(&s.action, Action::StartMz(x) if &x.mz_service == mz_service),
+                    )
                     .expect("promoted service was started");
-                let Action::StartMz(s) = &steps[last_start].action else { unreachable!() };
+                let Action::StartMz(s) = &steps[last_start].action else {
+                    unreachable!()
+                };
                 assert!(s.is_read_only());
                 assert!(steps[last_start..i].iter().any(|s| matches!(
                     &s.action,
