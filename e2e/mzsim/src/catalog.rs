@@ -1,0 +1,428 @@
+//! Durable state in PostgreSQL, one database per environment id (`mzsim_<hash>`): the fence
+//! token (deploy generation, epoch), the newest version that opened the catalog, the next item
+//! id, system parameters, catalog objects mzsim keeps itself, statement counters, and the user's
+//! own schemas and tables. Surviving restarts, upgrades and generation changes comes for free.
+
+use std::time::Duration;
+
+use scenario_operator::version::{MzVersion, check_upgrade};
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, Config, NoTls};
+use tracing::warn;
+
+/// How long to keep retrying the metadata backend at start-up before giving up.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("metadata backend: {0}")]
+    Pg(#[from] tokio_postgres::Error),
+    #[error("metadata backend URL: {0}")]
+    Url(String),
+}
+
+/// What the boot decision found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Boot {
+    /// Uninitialized catalog or our own generation: read-write leader with this epoch.
+    Leader { epoch: i64 },
+    /// A newer generation than the catalog's: boot read-only and wait for promotion.
+    ReadOnly { next_item_id: i64 },
+    /// The catalog belongs to a newer generation.
+    FencedOut { catalog_generation: i64 },
+    /// The catalog was written by a version this one may not open.
+    Refused(String),
+}
+
+/// What promotion found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Promotion {
+    /// We wrote the new fence token.
+    Promoted,
+    /// A generation at least as new already holds the catalog.
+    Fenced,
+}
+
+pub struct Catalog {
+    client: Mutex<Client>,
+    /// Connection settings of the environment's database, for SQL sessions.
+    session_config: Config,
+}
+
+/// Name of an environment's database: a short stable hash, as ids can be longer than
+/// PostgreSQL's 63-byte identifiers.
+pub fn database_name(environment_id: &str) -> String {
+    format!("mzsim_{:016x}", fnv1a(environment_id.as_bytes()))
+}
+
+/// FNV-1a: stable across builds, unlike `DefaultHasher`.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            warn!(error = %e, "metadata backend connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Connects, retrying while the backend is not up yet (a pod may start before PostgreSQL).
+async fn connect_patiently(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let deadline = tokio::time::Instant::now() + CONNECT_PATIENCE;
+    loop {
+        match connect(config).await {
+            Ok(c) => return Ok(c),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                warn!(error = %e, "metadata backend not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+const SCHEMA: &str = "
+CREATE SCHEMA IF NOT EXISTS mzsim;
+CREATE TABLE IF NOT EXISTS mzsim.state (
+    id int PRIMARY KEY CHECK (id = 1),
+    deploy_generation bigint NOT NULL,
+    epoch bigint NOT NULL,
+    version text NOT NULL,
+    next_item_id bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mzsim.system_parameters (name text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS mzsim.items (kind text, name text, PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS mzsim.statements (
+    kind text, statement text, count bigint NOT NULL, PRIMARY KEY (kind, statement)
+);
+CREATE TABLE IF NOT EXISTS mzsim.promotions (generation bigint PRIMARY KEY, count bigint NOT NULL);
+CREATE SCHEMA IF NOT EXISTS mz_catalog;
+CREATE SCHEMA IF NOT EXISTS mz_internal;
+CREATE OR REPLACE VIEW mz_catalog.mz_clusters AS SELECT name FROM mzsim.items WHERE kind = 'cluster';
+CREATE OR REPLACE VIEW mz_catalog.mz_roles AS SELECT name FROM mzsim.items WHERE kind = 'role';
+CREATE OR REPLACE VIEW mz_catalog.mz_connections AS SELECT name FROM mzsim.items WHERE kind = 'connection';
+CREATE OR REPLACE VIEW mz_catalog.mz_secrets AS SELECT name FROM mzsim.items WHERE kind = 'secret';
+CREATE OR REPLACE FUNCTION mz_catalog.mz_version() RETURNS text LANGUAGE sql STABLE
+    AS $$ SELECT current_setting('mzsim.version') $$;
+CREATE OR REPLACE VIEW mz_internal.mzsim_statements AS SELECT kind, statement, count FROM mzsim.statements;
+CREATE OR REPLACE VIEW mz_internal.mzsim_promotions AS SELECT generation, count FROM mzsim.promotions;
+";
+
+impl Catalog {
+    /// Opens (creating if needed) the environment's database and mzsim's tables in it.
+    pub async fn open(metadata_url: &str, environment_id: &str) -> Result<Catalog, CatalogError> {
+        let admin: Config = metadata_url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| CatalogError::Url(e.to_string()))?;
+        let database = database_name(environment_id);
+        let maintenance = connect_patiently(&admin).await?;
+        let exists = maintenance
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
+            .await?
+            .is_some();
+        if !exists {
+            // Two processes may race here; the loser sees duplicate_database and carries on.
+            if let Err(e) = maintenance
+                .batch_execute(&format!("CREATE DATABASE {database}"))
+                .await
+                && e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+            {
+                return Err(e.into());
+            }
+        }
+        drop(maintenance);
+        let mut env = admin.clone();
+        env.dbname(&database).application_name("mzsim");
+        let client = connect_patiently(&env).await?;
+        // One process at a time creates the schema (CREATE … IF NOT EXISTS still races).
+        client
+            .batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(4242); {SCHEMA} COMMIT;"
+            ))
+            .await?;
+        let mut session_config = env.clone();
+        session_config
+            .application_name("mzsim-session")
+            .options("-c search_path=public,mz_catalog,mz_internal");
+        Ok(Catalog {
+            client: Mutex::new(client),
+            session_config,
+        })
+    }
+
+    pub fn session_config(&self) -> &Config {
+        &self.session_config
+    }
+
+    /// environmentd's preflight: compare our deploy generation and version with the catalog's.
+    pub async fn boot(&self, generation: u64, version: &MzVersion) -> Result<Boot, CatalogError> {
+        let generation = generation as i64;
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "SELECT deploy_generation, epoch, version, next_item_id FROM mzsim.state WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await?;
+        let boot = match row {
+            None => {
+                tx.execute(
+                    "INSERT INTO mzsim.state VALUES (1, $1, 1, $2, 0)",
+                    &[&generation, &version.to_string()],
+                )
+                .await?;
+                Boot::Leader { epoch: 1 }
+            }
+            Some(row) => {
+                let (catalog_generation, epoch): (i64, i64) = (row.get(0), row.get(1));
+                let catalog_version: String = row.get(2);
+                let catalog_version: MzVersion = catalog_version
+                    .parse()
+                    .map_err(|e| CatalogError::Url(format!("corrupt catalog version: {e}")))?;
+                if generation < catalog_generation {
+                    Boot::FencedOut { catalog_generation }
+                } else if let Err(refusal) = check_upgrade(&catalog_version, version) {
+                    Boot::Refused(refusal.to_string())
+                } else if generation == catalog_generation {
+                    let newest = catalog_version.max(version.clone()).to_string();
+                    tx.execute(
+                        "UPDATE mzsim.state SET epoch = epoch + 1, version = $1 WHERE id = 1",
+                        &[&newest],
+                    )
+                    .await?;
+                    Boot::Leader { epoch: epoch + 1 }
+                } else {
+                    Boot::ReadOnly {
+                        next_item_id: row.get(3),
+                    }
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(boot)
+    }
+
+    /// The current fence token `(deploy generation, epoch)`.
+    pub async fn fence_token(&self) -> Result<(i64, i64), CatalogError> {
+        let client = self.client.lock().await;
+        let row = client
+            .query_one(
+                "SELECT deploy_generation, epoch FROM mzsim.state WHERE id = 1",
+                &[],
+            )
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    pub async fn next_item_id(&self) -> Result<i64, CatalogError> {
+        let client = self.client.lock().await;
+        Ok(client
+            .query_one("SELECT next_item_id FROM mzsim.state WHERE id = 1", &[])
+            .await?
+            .get(0))
+    }
+
+    /// A new catalog object: what makes a catching-up read-only generation reboot.
+    pub async fn bump_item_id(&self) -> Result<(), CatalogError> {
+        let client = self.client.lock().await;
+        client
+            .execute(
+                "UPDATE mzsim.state SET next_item_id = next_item_id + 1 WHERE id = 1",
+                &[],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Opens the catalog for generation `generation`: writes the new fence token, which fences
+    /// every older process.
+    pub async fn promote(
+        &self,
+        generation: u64,
+        version: &MzVersion,
+    ) -> Result<Promotion, CatalogError> {
+        let generation = generation as i64;
+        let mut client = self.client.lock().await;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_one(
+                "SELECT deploy_generation, version FROM mzsim.state WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await?;
+        let catalog_generation: i64 = row.get(0);
+        if catalog_generation >= generation {
+            tx.commit().await?;
+            return Ok(Promotion::Fenced);
+        }
+        let catalog_version: String = row.get(1);
+        let newest = match catalog_version.parse::<MzVersion>() {
+            Ok(v) if v > *version => v.to_string(),
+            _ => version.to_string(),
+        };
+        tx.execute(
+            "UPDATE mzsim.state SET deploy_generation = $1, epoch = epoch + 1, version = $2 WHERE id = 1",
+            &[&generation, &newest],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO mzsim.promotions VALUES ($1, 1) ON CONFLICT (generation) DO UPDATE SET count = mzsim.promotions.count + 1",
+            &[&generation],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Promotion::Promoted)
+    }
+
+    /// System parameters set with ALTER SYSTEM (they override the command-line defaults).
+    pub async fn system_parameters(&self) -> Result<Vec<(String, String)>, CatalogError> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                "SELECT name, value FROM mzsim.system_parameters ORDER BY name",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// `ALTER SYSTEM SET` (`Some`) or `RESET` (`None`); `name: None` resets all.
+    pub async fn set_system_parameter(
+        &self,
+        name: Option<&str>,
+        value: Option<&str>,
+    ) -> Result<(), CatalogError> {
+        let client = self.client.lock().await;
+        match (name, value) {
+            (Some(n), Some(v)) => {
+                client
+                    .execute(
+                        "INSERT INTO mzsim.system_parameters VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                        &[&n, &v],
+                    )
+                    .await?;
+            }
+            (Some(n), None) => {
+                client
+                    .execute("DELETE FROM mzsim.system_parameters WHERE name = $1", &[&n])
+                    .await?;
+            }
+            (None, _) => {
+                client
+                    .execute("DELETE FROM mzsim.system_parameters", &[])
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a catalog object; `Ok(false)` if it existed.
+    pub async fn create_item(&self, kind: &str, name: &str) -> Result<bool, CatalogError> {
+        let client = self.client.lock().await;
+        let n = client
+            .execute(
+                "INSERT INTO mzsim.items VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&kind, &name],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Removes a catalog object; `Ok(false)` if it did not exist.
+    pub async fn drop_item(&self, kind: &str, name: &str) -> Result<bool, CatalogError> {
+        let client = self.client.lock().await;
+        Ok(client
+            .execute(
+                "DELETE FROM mzsim.items WHERE kind = $1 AND name = $2",
+                &[&kind, &name],
+            )
+            .await?
+            == 1)
+    }
+
+    pub async fn items(&self, kind: &str) -> Result<Vec<String>, CatalogError> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                "SELECT name FROM mzsim.items WHERE kind = $1 ORDER BY name",
+                &[&kind],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Counts one executed statement of `kind` (ddl, write, system).
+    pub async fn count_statement(&self, kind: &str, statement: &str) -> Result<(), CatalogError> {
+        let client = self.client.lock().await;
+        client
+            .execute(
+                "INSERT INTO mzsim.statements VALUES ($1, $2, 1) ON CONFLICT (kind, statement) DO UPDATE SET count = mzsim.statements.count + 1",
+                &[&kind, &statement],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Totals per kind, how many distinct statements ran more than once, and promotions per
+    /// generation: the figures `/metrics` reports.
+    pub async fn counters(&self) -> Result<Counters, CatalogError> {
+        let client = self.client.lock().await;
+        let rows = client
+            .query(
+                "SELECT kind, sum(count)::bigint, count(*) FILTER (WHERE count > 1) FROM mzsim.statements GROUP BY kind ORDER BY kind",
+                &[],
+            )
+            .await?;
+        let statements = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let rows = client
+            .query(
+                "SELECT generation, count FROM mzsim.promotions ORDER BY generation",
+                &[],
+            )
+            .await?;
+        let promotions = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(Counters {
+            statements,
+            promotions,
+        })
+    }
+}
+
+/// Statement and promotion counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// (kind, executions, distinct statements executed more than once)
+    pub statements: Vec<(String, i64, i64)>,
+    /// (generation, promotions written)
+    pub promotions: Vec<(i64, i64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_stable_short_identifiers() {
+        let name = database_name("cloudtest-test-00000000-0000-0000-0000-000000000000-0");
+        assert_eq!(
+            name,
+            database_name("cloudtest-test-00000000-0000-0000-0000-000000000000-0")
+        );
+        assert_ne!(name, database_name("other"));
+        assert_eq!(name.len(), "mzsim_".len() + 16);
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        );
+    }
+}

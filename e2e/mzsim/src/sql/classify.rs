@@ -1,0 +1,606 @@
+//! What a statement is and how mzsim runs it: on PostgreSQL (rewritten where Materialize's SQL
+//! differs), against its own catalog (clusters, connections, roles, grants, system parameters),
+//! or not at all. Pure: no IO, so every rule is unit-tested.
+
+use super::lexer::{Kind, Token, tokenize};
+
+/// How a statement touches durable state: what a read-only generation refuses and what the
+/// statement counters record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Read,
+    /// Changes table contents.
+    Write,
+    /// Changes the catalog; `creates_item` when it adds an object (which makes a catching-up
+    /// read-only generation halt).
+    Ddl {
+        creates_item: bool,
+    },
+    /// BEGIN/COMMIT/ROLLBACK and friends.
+    Transaction,
+}
+
+/// What to do with one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statement {
+    /// Run on PostgreSQL as `sql`; `tag` is the command tag to report.
+    Pg {
+        sql: String,
+        effect: Effect,
+        tag: String,
+    },
+    /// `ALTER SYSTEM SET name = value` (`value: None` resets; `name: None` is RESET ALL).
+    AlterSystem {
+        name: Option<String>,
+        value: Option<String>,
+    },
+    /// `SHOW name`: a system parameter if mzsim knows it, else PostgreSQL's.
+    Show { name: String, pg_sql: String },
+    /// `SHOW CLUSTERS` and friends: the names of catalog objects of `kind`.
+    ShowObjects { kind: &'static str },
+    /// Recorded in mzsim's catalog, not run in PostgreSQL.
+    Catalog { item: CatalogChange, tag: String },
+    /// A Materialize session setting PostgreSQL lacks: accepted, without effect.
+    Ignored { tag: String },
+    /// Refused with this message.
+    Unsupported(String),
+}
+
+/// A change to a catalog object mzsim keeps itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogChange {
+    Create {
+        kind: &'static str,
+        name: String,
+        if_not_exists: bool,
+    },
+    Drop {
+        kind: &'static str,
+        name: String,
+        if_exists: bool,
+    },
+    /// ALTER of such an object, GRANT/REVOKE, ALTER DEFAULT PRIVILEGES: recorded as statements.
+    Other { kind: &'static str },
+}
+
+impl Statement {
+    pub fn effect(&self) -> Effect {
+        match self {
+            Statement::Pg { effect, .. } => *effect,
+            Statement::AlterSystem { .. } => Effect::Ddl {
+                creates_item: false,
+            },
+            Statement::Catalog {
+                item: CatalogChange::Create { .. },
+                ..
+            } => Effect::Ddl { creates_item: true },
+            Statement::Catalog { .. } => Effect::Ddl {
+                creates_item: false,
+            },
+            _ => Effect::Read,
+        }
+    }
+}
+
+/// Materialize session variables PostgreSQL does not have; `SET` of them is accepted and ignored.
+const MZ_SESSION_VARS: &[&str] = &[
+    "cluster",
+    "cluster_replica",
+    "database",
+    "transaction_isolation",
+    "real_time_recency",
+    "emit_timestamp_notice",
+    "emit_trace_id_notice",
+    "auto_route_catalog_queries",
+    "enable_session_rbac_checks",
+    "welcome_message",
+    "statement_logging_sample_rate",
+];
+
+/// Objects mzsim keeps in its own catalog, by the keyword(s) after CREATE/DROP/ALTER.
+const CATALOG_KINDS: &[(&str, &str)] = &[
+    ("CLUSTER REPLICA", "cluster replica"),
+    ("CLUSTER", "cluster"),
+    ("CONNECTION", "connection"),
+    ("SECRET", "secret"),
+    ("ROLE", "role"),
+    ("NETWORK POLICY", "network policy"),
+];
+
+/// Classifies one statement.
+pub fn classify(sql: &str) -> Statement {
+    let toks = tokenize(sql);
+    let words: Vec<String> = toks
+        .iter()
+        .take(6)
+        .map(|t| t.upper(sql).unwrap_or_default())
+        .collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    let tag = |n: usize| words.iter().take(n).cloned().collect::<Vec<_>>().join(" ");
+
+    match w(0) {
+        "ALTER" if w(1) == "SYSTEM" => return alter_system(sql, &toks),
+        "SHOW" => return show(sql, &toks),
+        "SET" | "RESET" => {
+            let name_at = if matches!(w(1), "SESSION" | "LOCAL") {
+                2
+            } else {
+                1
+            };
+            let name = toks
+                .get(name_at)
+                .and_then(|t| t.ident(sql))
+                .unwrap_or_default();
+            if MZ_SESSION_VARS.contains(&name.as_str()) {
+                return Statement::Ignored {
+                    tag: w(0).to_string(),
+                };
+            }
+            if w(1) == "TRANSACTION" || (w(1) == "SESSION" && w(2) == "CHARACTERISTICS") {
+                // Materialize's STRICT SERIALIZABLE has no PostgreSQL spelling.
+                return Statement::Ignored { tag: "SET".into() };
+            }
+        }
+        "GRANT" | "REVOKE" => {
+            return Statement::Catalog {
+                item: CatalogChange::Other { kind: "privilege" },
+                tag: w(0).into(),
+            };
+        }
+        "CREATE" | "DROP" | "ALTER" => {
+            if let Some(stmt) = catalog_ddl(sql, &toks, &words) {
+                return stmt;
+            }
+            if matches!(w(1), "SOURCE" | "SINK")
+                || (w(1) == "TABLE" && has_word(sql, &toks, "SOURCE"))
+            {
+                return Statement::Unsupported(
+                    "mzsim does not simulate sources and sinks".to_string(),
+                );
+            }
+        }
+        "SUBSCRIBE" => return Statement::Unsupported("mzsim does not simulate SUBSCRIBE".into()),
+        _ => {}
+    }
+
+    let effect = match w(0) {
+        "INSERT" | "UPDATE" | "DELETE" | "TRUNCATE" | "MERGE" => Effect::Write,
+        "COPY" if has_word(sql, &toks, "FROM") => Effect::Write,
+        "WITH"
+            if ["INSERT", "UPDATE", "DELETE"]
+                .iter()
+                .any(|k| has_word(sql, &toks, k)) =>
+        {
+            Effect::Write
+        }
+        "CREATE" => Effect::Ddl { creates_item: true },
+        "DROP" | "ALTER" | "COMMENT" => Effect::Ddl {
+            creates_item: false,
+        },
+        "BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "END" | "ABORT" | "SAVEPOINT" | "RELEASE" => {
+            Effect::Transaction
+        }
+        _ => Effect::Read,
+    };
+    let tag = match w(0) {
+        "CREATE" | "DROP" | "ALTER" => {
+            // CREATE [OR REPLACE] [MATERIALIZED] VIEW → "CREATE VIEW"; CREATE TABLE → "CREATE TABLE".
+            let object: Vec<&str> = words[1..]
+                .iter()
+                .map(String::as_str)
+                .filter(|w| {
+                    !matches!(
+                        *w,
+                        "OR" | "REPLACE"
+                            | "MATERIALIZED"
+                            | "TEMP"
+                            | "TEMPORARY"
+                            | "UNIQUE"
+                            | "DEFAULT"
+                    )
+                })
+                .take(1)
+                .collect();
+            format!("{} {}", w(0), object.join(" "))
+        }
+        "START" => "START TRANSACTION".to_string(),
+        _ => tag(1),
+    };
+    Statement::Pg {
+        sql: rewrite(sql, &toks),
+        effect,
+        tag,
+    }
+}
+
+fn has_word(sql: &str, toks: &[Token], word: &str) -> bool {
+    toks.iter().any(|t| t.upper(sql).as_deref() == Some(word))
+}
+
+/// CREATE/DROP/ALTER of objects mzsim keeps in its catalog, and `CREATE DEFAULT INDEX`.
+fn catalog_ddl(sql: &str, toks: &[Token], words: &[String]) -> Option<Statement> {
+    let verb = words[0].as_str();
+    if verb == "CREATE" && words.get(1).map(String::as_str) == Some("DEFAULT") {
+        // A default index has no PostgreSQL equivalent worth building: record it.
+        let tag = "CREATE INDEX".to_string();
+        return Some(Statement::Catalog {
+            item: CatalogChange::Other { kind: "index" },
+            tag,
+        });
+    }
+    for (keywords, kind) in CATALOG_KINDS {
+        let n = keywords.split(' ').count();
+        let matches = keywords
+            .split(' ')
+            .enumerate()
+            .all(|(i, k)| words.get(1 + i).map(String::as_str) == Some(k));
+        if !matches {
+            continue;
+        }
+        let mut at = 1 + n;
+        let upper = |i: usize| toks.get(i).and_then(|t| t.upper(sql)).unwrap_or_default();
+        let tag = format!("{verb} {}", keywords);
+        let (if_not_exists, if_exists) = match (verb, upper(at).as_str()) {
+            ("CREATE", "IF") => {
+                at += 3;
+                (true, false)
+            }
+            ("DROP", "IF") => {
+                at += 2;
+                (false, true)
+            }
+            _ => (false, false),
+        };
+        let name = object_name(sql, toks, at);
+        let item = match verb {
+            "CREATE" => CatalogChange::Create {
+                kind,
+                name,
+                if_not_exists,
+            },
+            "DROP" => CatalogChange::Drop {
+                kind,
+                name,
+                if_exists,
+            },
+            _ => CatalogChange::Other { kind },
+        };
+        return Some(Statement::Catalog { item, tag });
+    }
+    if verb == "ALTER" && words.get(1).map(String::as_str) == Some("DEFAULT") {
+        let item = CatalogChange::Other {
+            kind: "default privilege",
+        };
+        return Some(Statement::Catalog {
+            item,
+            tag: "ALTER DEFAULT PRIVILEGES".into(),
+        });
+    }
+    None
+}
+
+/// A possibly qualified name starting at token `at`: `a`, `a.b`, `"A".b`.
+fn object_name(sql: &str, toks: &[Token], mut at: usize) -> String {
+    let mut parts = Vec::new();
+    while let Some(part) = toks.get(at).and_then(|t| t.ident(sql)) {
+        parts.push(part);
+        if toks.get(at + 1).is_some_and(|t| t.text(sql) == ".") {
+            at += 2;
+        } else {
+            break;
+        }
+    }
+    parts.join(".")
+}
+
+/// `ALTER SYSTEM SET name {= | TO} value|DEFAULT`, `ALTER SYSTEM RESET name|ALL`.
+fn alter_system(sql: &str, toks: &[Token]) -> Statement {
+    let upper = |i: usize| toks.get(i).and_then(|t| t.upper(sql)).unwrap_or_default();
+    let name = toks.get(3).and_then(|t| t.ident(sql));
+    match (upper(2).as_str(), name) {
+        ("RESET", _) if upper(3) == "ALL" => Statement::AlterSystem {
+            name: None,
+            value: None,
+        },
+        ("RESET", Some(name)) => Statement::AlterSystem {
+            name: Some(name),
+            value: None,
+        },
+        ("SET", Some(name)) => {
+            let rest = toks
+                .get(4)
+                .filter(|t| t.text(sql) == "=" || t.upper(sql).as_deref() == Some("TO"));
+            let Some(eq) = rest else {
+                return Statement::Unsupported(
+                    "expected = or TO after ALTER SYSTEM SET name".into(),
+                );
+            };
+            let raw = sql[eq.end..].trim();
+            if raw.eq_ignore_ascii_case("default") {
+                return Statement::AlterSystem {
+                    name: Some(name),
+                    value: None,
+                };
+            }
+            Statement::AlterSystem {
+                name: Some(name),
+                value: Some(unquote(raw)),
+            }
+        }
+        _ => Statement::Unsupported("expected ALTER SYSTEM SET name = value or RESET name".into()),
+    }
+}
+
+/// A value as Materialize stores it: quotes removed, `''` unescaped.
+fn unquote(raw: &str) -> String {
+    let raw = raw.trim();
+    if raw.len() >= 2 && raw.starts_with('\'') && raw.ends_with('\'') {
+        raw[1..raw.len() - 1].replace("''", "'")
+    } else {
+        raw.to_string()
+    }
+}
+
+fn show(sql: &str, toks: &[Token]) -> Statement {
+    let word = toks.get(1).and_then(|t| t.upper(sql)).unwrap_or_default();
+    let kind = match word.as_str() {
+        "CLUSTERS" => Some("cluster"),
+        "CONNECTIONS" => Some("connection"),
+        "SECRETS" => Some("secret"),
+        "ROLES" => Some("role"),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return Statement::ShowObjects { kind };
+    }
+    let name = toks.get(1).and_then(|t| t.ident(sql)).unwrap_or_default();
+    Statement::Show {
+        name,
+        pg_sql: sql.to_string(),
+    }
+}
+
+/// Materialize spellings PostgreSQL lacks, rewritten token by token.
+fn rewrite(sql: &str, toks: &[Token]) -> String {
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let upper = |i: usize| toks.get(i).and_then(|t| t.upper(sql)).unwrap_or_default();
+    let text = |i: usize| toks.get(i).map(|t| t.text(sql)).unwrap_or("");
+    let mut i = 0;
+    while i < toks.len() {
+        let t = &toks[i];
+        match upper(i).as_str() {
+            // Materialized views are always up to date as clients see them: a plain view is.
+            "MATERIALIZED" if upper(i + 1).starts_with("VIEW") => {
+                edits.push((t.start, toks[i + 1].start, String::new()));
+            }
+            // Clusters are simulated in the catalog only.
+            "IN" if upper(i + 1) == "CLUSTER"
+                && toks.get(i + 2).is_some_and(|t| t.ident(sql).is_some()) =>
+            {
+                edits.push((t.start, toks[i + 2].end, String::new()));
+                i += 3;
+                continue;
+            }
+            "MZ_NOW" if text(i + 1) == "(" && text(i + 2) == ")" => {
+                edits.push((t.start, toks[i + 2].end, "now()".to_string()));
+                i += 3;
+                continue;
+            }
+            _ => {}
+        }
+        // `materialize.schema.object`: one database per environment, so drop the database part.
+        let is_db = t.ident(sql).as_deref() == Some("materialize")
+            && text(i + 1) == "."
+            && toks.get(i + 2).is_some_and(|t| t.ident(sql).is_some())
+            && text(i + 3) == "."
+            && (i == 0 || text(i - 1) != ".");
+        if is_db {
+            edits.push((t.start, toks[i + 1].end, String::new()));
+        }
+        i += 1;
+    }
+    apply(sql, edits)
+}
+
+fn apply(sql: &str, mut edits: Vec<(usize, usize, String)>) -> String {
+    edits.sort_by_key(|e| e.0);
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    for (start, end, with) in edits {
+        if start < at {
+            continue;
+        }
+        out.push_str(&sql[at..start]);
+        out.push_str(&with);
+        at = end;
+    }
+    out.push_str(&sql[at..]);
+    out
+}
+
+/// Replaces `$n` placeholders with SQL literals (`None` → NULL), for running an extended-protocol
+/// statement with text parameters through PostgreSQL's simple protocol.
+pub fn inline_params(sql: &str, params: &[Option<String>]) -> Result<String, String> {
+    let mut edits = Vec::new();
+    for t in tokenize(sql).into_iter().filter(|t| t.kind == Kind::Param) {
+        let n: usize = t.text(sql)[1..]
+            .parse()
+            .map_err(|_| "bad parameter".to_string())?;
+        let value = params
+            .get(n.wrapping_sub(1))
+            .ok_or_else(|| format!("there is no parameter ${n}"))?;
+        let literal = match value {
+            None => "NULL".to_string(),
+            Some(v) => format!("'{}'", v.replace('\'', "''")),
+        };
+        edits.push((t.start, t.end, literal));
+    }
+    Ok(apply(sql, edits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pg(sql: &str) -> (String, Effect, String) {
+        match classify(sql) {
+            Statement::Pg { sql, effect, tag } => (sql, effect, tag),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn materialize_spellings_are_rewritten() {
+        assert_eq!(pg("SELECT mz_now()").0, "SELECT now()");
+        let (sql, effect, tag) =
+            pg("CREATE MATERIALIZED VIEW mv IN CLUSTER quickstart AS SELECT 1");
+        assert_eq!(sql, "CREATE VIEW mv  AS SELECT 1");
+        assert_eq!(effect, Effect::Ddl { creates_item: true });
+        assert_eq!(tag, "CREATE VIEW");
+        assert_eq!(pg("DROP MATERIALIZED VIEW mv").0, "DROP VIEW mv");
+        assert_eq!(
+            pg("CREATE INDEX i IN CLUSTER c ON t (a)").0,
+            "CREATE INDEX i  ON t (a)"
+        );
+        assert_eq!(
+            pg("SELECT * FROM materialize.public.t, x.y.z").0,
+            "SELECT * FROM public.t, x.y.z"
+        );
+        assert_eq!(
+            pg("SELECT 'mz_now()', \"IN\"").0,
+            "SELECT 'mz_now()', \"IN\""
+        );
+    }
+
+    #[test]
+    fn effects_drive_read_only_refusals() {
+        assert_eq!(pg("SELECT 1").1, Effect::Read);
+        assert_eq!(pg("insert into t values (1)").1, Effect::Write);
+        assert_eq!(
+            pg("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x").1,
+            Effect::Write
+        );
+        assert_eq!(
+            pg("DROP TABLE t").1,
+            Effect::Ddl {
+                creates_item: false
+            }
+        );
+        assert_eq!(
+            pg("COMMENT ON TABLE t IS 'x'").1,
+            Effect::Ddl {
+                creates_item: false
+            }
+        );
+        assert_eq!(pg("BEGIN").1, Effect::Transaction);
+        assert_eq!(pg("CREATE TABLE t (a int)").2, "CREATE TABLE");
+    }
+
+    #[test]
+    fn system_parameters() {
+        let set = |sql: &str| classify(sql);
+        let expect = |name: &str, value: Option<&str>| Statement::AlterSystem {
+            name: Some(name.into()),
+            value: value.map(str::to_string),
+        };
+        assert_eq!(
+            set("ALTER SYSTEM SET max_tables = 1000"),
+            expect("max_tables", Some("1000"))
+        );
+        assert_eq!(
+            set("ALTER SYSTEM SET enable_rbac_checks TO false"),
+            expect("enable_rbac_checks", Some("false"))
+        );
+        assert_eq!(
+            set("alter system set x = 'it''s'"),
+            expect("x", Some("it's"))
+        );
+        assert_eq!(set("ALTER SYSTEM SET x = DEFAULT"), expect("x", None));
+        assert_eq!(set("ALTER SYSTEM RESET x"), expect("x", None));
+        assert_eq!(
+            set("ALTER SYSTEM RESET ALL"),
+            Statement::AlterSystem {
+                name: None,
+                value: None
+            }
+        );
+        assert!(
+            matches!(set("SHOW max_tables"), Statement::Show { name, .. } if name == "max_tables")
+        );
+        assert_eq!(
+            set("SHOW CLUSTERS"),
+            Statement::ShowObjects { kind: "cluster" }
+        );
+    }
+
+    #[test]
+    fn catalog_objects_are_kept_by_mzsim() {
+        let cat = |sql: &str| match classify(sql) {
+            Statement::Catalog { item, tag } => (item, tag),
+            other => panic!("{sql}: {other:?}"),
+        };
+        let (item, tag) = cat("CREATE CONNECTION IF NOT EXISTS kafka_conn FOR KAFKA BROKER 'x'");
+        assert_eq!(
+            item,
+            CatalogChange::Create {
+                kind: "connection",
+                name: "kafka_conn".into(),
+                if_not_exists: true
+            }
+        );
+        assert_eq!(tag, "CREATE CONNECTION");
+        let (item, _) = cat("CREATE CLUSTER REPLICA quickstart.r1 SIZE '1'");
+        assert_eq!(
+            item,
+            CatalogChange::Create {
+                kind: "cluster replica",
+                name: "quickstart.r1".into(),
+                if_not_exists: false
+            }
+        );
+        let (item, _) = cat("DROP CLUSTER IF EXISTS c CASCADE");
+        assert_eq!(
+            item,
+            CatalogChange::Drop {
+                kind: "cluster",
+                name: "c".into(),
+                if_exists: true
+            }
+        );
+        assert_eq!(
+            cat("GRANT ALL PRIVILEGES ON SYSTEM TO materialize").0,
+            CatalogChange::Other { kind: "privilege" }
+        );
+        assert_eq!(
+            cat("CREATE DEFAULT INDEX ON v").0,
+            CatalogChange::Other { kind: "index" }
+        );
+        assert_eq!(
+            cat("ALTER CLUSTER quickstart SET (MANAGED = false)").0,
+            CatalogChange::Other { kind: "cluster" }
+        );
+        assert!(matches!(
+            classify("CREATE SOURCE s FROM KAFKA"),
+            Statement::Unsupported(_)
+        ));
+        assert!(matches!(
+            classify("SET CLUSTER = quickstart"),
+            Statement::Ignored { .. }
+        ));
+        assert!(matches!(
+            classify("SET TRANSACTION ISOLATION LEVEL STRICT SERIALIZABLE"),
+            Statement::Ignored { .. }
+        ));
+        assert!(matches!(
+            classify("SET search_path = public"),
+            Statement::Pg { .. }
+        ));
+    }
+
+    #[test]
+    fn parameters_inline_as_literals() {
+        let sql = inline_params("SELECT $1, '$2', $2", &[Some("a'b".into()), None]).unwrap();
+        assert_eq!(sql, "SELECT 'a''b', '$2', NULL");
+        assert!(inline_params("SELECT $3", &[]).is_err());
+    }
+}

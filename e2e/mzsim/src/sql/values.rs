@@ -1,0 +1,105 @@
+//! Values passed through untouched between the client and PostgreSQL: parameters in whatever
+//! format the client bound them, result columns as PostgreSQL encoded them.
+
+use std::error::Error;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use pgwire::{
+    api::Type,
+    types::{ToSqlText, format::FormatOptions},
+};
+use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, to_sql_checked};
+
+/// A bound parameter: the client's bytes and the format it chose.
+#[derive(Debug)]
+pub struct RawParam {
+    pub bytes: Option<Bytes>,
+    pub text: bool,
+}
+
+impl ToSql for RawParam {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match &self.bytes {
+            None => Ok(IsNull::Yes),
+            Some(b) => {
+                out.put_slice(b);
+                Ok(IsNull::No)
+            }
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> Format {
+        if self.text {
+            Format::Text
+        } else {
+            Format::Binary
+        }
+    }
+
+    to_sql_checked!();
+}
+
+/// A result column as PostgreSQL sent it (binary format), or text mzsim produced itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawValue(pub Option<Vec<u8>>);
+
+impl<'a> FromSql<'a> for RawValue {
+    fn from_sql(_ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        Ok(RawValue(Some(raw.to_vec())))
+    }
+
+    fn from_sql_null(_ty: &Type) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        Ok(RawValue(None))
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+}
+
+impl ToSql for RawValue {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match &self.0 {
+            None => Ok(IsNull::Yes),
+            Some(b) => {
+                out.put_slice(b);
+                Ok(IsNull::No)
+            }
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSqlText for RawValue {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match &self.0 {
+            None => Ok(IsNull::Yes),
+            Some(b) => {
+                out.put_slice(b);
+                Ok(IsNull::No)
+            }
+        }
+    }
+}
