@@ -12,3 +12,11 @@ pub mod cli;
 pub mod manifest;
 pub mod plan;
 pub mod version;
+
+/// FNV-1a: a hash that is the same in every build and process (unlike `DefaultHasher`), for
+/// names derived from names.
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

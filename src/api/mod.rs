@@ -4,6 +4,7 @@
 //! names are derived by methods in [`names`] so no `format!` of a name appears twice.
 
 pub mod crd;
+pub mod names;
 pub mod v1alpha1;
 
 /// API group of every resource this operator defines.

@@ -33,6 +33,12 @@ pub struct ScenarioRunStatus {
     /// One record per planned step, in order; frozen when the run starts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepRecord>,
+    /// ConfigureMz statements already applied in this run (each runs at most once per run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_statements: Vec<String>,
+    /// When the run started executing its first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
 }
 
 /// Phase of a whole run.
@@ -77,4 +83,8 @@ pub struct StepRecord {
     /// What the step did or why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// How far an irreversible step got, written before each irreversible act (e.g.
+    /// `promote-sent`), so a restarted operator never repeats it blindly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }

@@ -28,7 +28,8 @@ static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
 /// Four free-by-construction ports: each test binary gets its own range by process id.
 fn ports() -> [u16; 4] {
-    let base = 20000 + (std::process::id() % 200) as u16 * 100;
+    // Below the ephemeral range (32768+), where outgoing connections take their source ports.
+    let base = 20000 + (std::process::id() % 120) as u16 * 100;
     let n = NEXT_PORT.fetch_add(4, Ordering::SeqCst);
     assert!(n < 96, "port range exhausted");
     [base + n, base + n + 1, base + n + 2, base + n + 3]

@@ -1,0 +1,361 @@
+//! The pod loop: watch every pod; bind unscheduled ones to this node (there is no scheduler);
+//! start the ones bound here; on a deletion request stop the containers within the grace period
+//! and remove the pod; keep each pod's status and the namespace's hosts file up to date.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Binding, Pod};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions},
+    runtime::watcher::{self, Event},
+};
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use crate::{
+    config::Config,
+    env, netns,
+    runtime::{Launch, PodRuntime, status_json},
+};
+
+/// Running pods by uid, shared with the log server.
+pub type Pods = Arc<Mutex<BTreeMap<String, PodRuntime>>>;
+
+pub struct Kubelet {
+    pub client: Client,
+    pub cfg: Config,
+    pub pods: Pods,
+    /// Pod IPs in use (last octet).
+    ips: Mutex<BTreeSet<u8>>,
+}
+
+impl Kubelet {
+    pub fn new(client: Client, cfg: Config) -> Arc<Kubelet> {
+        Arc::new(Kubelet {
+            client,
+            cfg,
+            pods: Arc::new(Mutex::new(BTreeMap::new())),
+            ips: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    pub async fn run(self: Arc<Self>) -> anyhow::Result<()> {
+        let api: Api<Pod> = Api::all(self.client.clone());
+        let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(Event::Apply(pod) | Event::InitApply(pod)) => {
+                    let me = self.clone();
+                    // Pods are handled concurrently; a slow start must not hold up deletions.
+                    tokio::spawn(async move { me.sync(pod).await });
+                }
+                Ok(Event::Delete(pod)) => {
+                    let me = self.clone();
+                    tokio::spawn(async move { me.gone(pod).await });
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "pod watch error"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync(self: Arc<Self>, pod: Pod) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let spec = pod.spec.clone().unwrap_or_default();
+        let node = spec.node_name.clone().unwrap_or_default();
+        if node.is_empty() {
+            if spec
+                .scheduler_name
+                .as_deref()
+                .unwrap_or("default-scheduler")
+                == "default-scheduler"
+            {
+                self.bind(&pod).await;
+            }
+            return;
+        }
+        if node != self.cfg.node_name {
+            return;
+        }
+        if pod.metadata.deletion_timestamp.is_some() {
+            let grace = pod
+                .metadata
+                .deletion_grace_period_seconds
+                .or(spec.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(0);
+            self.stop(&uid, Duration::from_secs(grace as u64)).await;
+            self.force_delete(&pod).await;
+            return;
+        }
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
+        if phase == "Succeeded" || phase == "Failed" {
+            return;
+        }
+        let mut pods = self.pods.lock().await;
+        if pods.contains_key(&uid) {
+            return;
+        }
+        match self.start(&pod).await {
+            Ok(rt) => {
+                info!(
+                    pod = rt.name,
+                    namespace = rt.namespace,
+                    ip = rt.ip,
+                    "pod started"
+                );
+                let changed = rt.changed.clone();
+                pods.insert(uid.clone(), rt);
+                drop(pods);
+                self.write_hosts().await;
+                tokio::spawn(self.clone().status_writer(uid, changed));
+            }
+            Err(e) => {
+                warn!(pod = pod.metadata.name, error = %e, "cannot start pod");
+                drop(pods);
+                self.report_failure(&pod, &e.to_string()).await;
+            }
+        }
+    }
+
+    async fn bind(&self, pod: &Pod) {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let binding: Binding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": name, "namespace": ns},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": self.cfg.node_name},
+        }))
+        .expect("binding");
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        match api
+            .create_subresource::<_, serde_json::Value>(
+                "binding",
+                &name,
+                &PostParams::default(),
+                &binding,
+            )
+            .await
+        {
+            Ok(_) => info!(pod = name, namespace = ns, "bound"),
+            // Already bound (a second event for the same pod) is fine.
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => warn!(pod = name, error = %e, "bind failed"),
+        }
+    }
+
+    async fn allocate_ip(&self) -> anyhow::Result<String> {
+        let mut used = self.ips.lock().await;
+        let n = (2u8..=250)
+            .find(|n| !used.contains(n))
+            .ok_or_else(|| anyhow::anyhow!("no free pod IP"))?;
+        used.insert(n);
+        Ok(format!("{}{n}", self.cfg.pod_cidr_prefix))
+    }
+
+    async fn release_ip(&self, ip: &str) {
+        if let Some(n) = ip
+            .strip_prefix(&self.cfg.pod_cidr_prefix)
+            .and_then(|n| n.parse().ok())
+        {
+            self.ips.lock().await.remove(&n);
+        }
+    }
+
+    async fn start(&self, pod: &Pod) -> anyhow::Result<PodRuntime> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let spec = pod.spec.clone().unwrap_or_default();
+        let ip = self.allocate_ip().await?;
+        let dir: PathBuf = self.cfg.state_dir.join("pods").join(&uid);
+        std::fs::create_dir_all(&dir)?;
+        let result = async {
+            let volumes = env::volumes(&self.client, pod, &dir).await?;
+            let mut launches = Vec::new();
+            for c in &spec.containers {
+                let image = c.image.clone().unwrap_or_default();
+                let (mapping, tag) = self.cfg.resolve(&image).ok_or_else(|| {
+                    anyhow::anyhow!("image {image} is not mapped to a local executable")
+                })?;
+                let mut vars = env::resolve(&self.client, pod, c, &ip, &self.cfg.node_ip).await?;
+                if let (Some(var), Some(tag)) = (&mapping.tag_env, tag) {
+                    vars.push((var.clone(), tag));
+                }
+                let env_map: BTreeMap<String, String> = vars.iter().cloned().collect();
+                // `command[0]` names the image's own binary; what follows are its arguments.
+                let mut args: Vec<String> = c
+                    .command
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .skip(1)
+                    .collect();
+                args.extend(c.args.clone().unwrap_or_default());
+                let args = args.iter().map(|a| env::expand(a, &env_map)).collect();
+                let mounts = c
+                    .volume_mounts
+                    .iter()
+                    .flatten()
+                    .filter_map(|m| {
+                        volumes
+                            .get(&m.name)
+                            .map(|src| (src.clone(), m.mount_path.clone()))
+                    })
+                    .collect();
+                launches.push(Launch {
+                    container: c.clone(),
+                    program: mapping.command.clone(),
+                    args,
+                    env: vars,
+                    mounts,
+                });
+            }
+            let ns = netns::create(&uid, &ip).await?;
+            Ok::<_, anyhow::Error>(PodRuntime::start(
+                pod,
+                ip.clone(),
+                ns,
+                dir.clone(),
+                launches,
+                &self.cfg,
+            ))
+        }
+        .await;
+        if result.is_err() {
+            netns::delete(&uid).await;
+            self.release_ip(&ip).await;
+        }
+        result
+    }
+
+    async fn stop(&self, uid: &str, grace: Duration) {
+        let rt = self.pods.lock().await.remove(uid);
+        if let Some(rt) = rt {
+            let (name, ip) = (rt.name.clone(), rt.ip.clone());
+            rt.stop(grace).await;
+            netns::delete(uid).await;
+            self.release_ip(&ip).await;
+            self.write_hosts().await;
+            info!(pod = name, "pod stopped");
+        }
+    }
+
+    /// The final delete with grace 0 once the containers are gone (uid precondition: never a
+    /// successor with the same name).
+    async fn force_delete(&self, pod: &Pod) {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: pod.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match api.delete(&name, &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => warn!(pod = name, error = %e, "delete failed"),
+        }
+    }
+
+    async fn gone(&self, pod: Pod) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        // Removed from the API without our final delete (e.g. a force delete): kill now.
+        self.stop(&uid, Duration::ZERO).await;
+    }
+
+    async fn report_failure(&self, pod: &Pod, message: &str) {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let status = serde_json::json!({"status": {"phase": "Pending", "message": message, "reason": "ContainerCreateFailed"}});
+        let _ = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+            .await;
+    }
+
+    /// Writes the pod's status whenever a container changes state.
+    async fn status_writer(self: Arc<Self>, uid: String, changed: Arc<tokio::sync::Notify>) {
+        loop {
+            let (ns, name, body) = {
+                let pods = self.pods.lock().await;
+                let Some(rt) = pods.get(&uid) else { return };
+                let states = rt.containers.lock().unwrap().clone();
+                (
+                    rt.namespace.clone(),
+                    rt.name.clone(),
+                    status_json(&rt.ip, &self.cfg.node_ip, &rt.started, true, &states),
+                )
+            };
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+            let patch = serde_json::json!({"status": body});
+            match api
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => return,
+                Err(e) => warn!(pod = name, error = %e, "status update failed"),
+            }
+            // Wake on the next change, and at least every few seconds in case a write was lost.
+            let _ = tokio::time::timeout(Duration::from_secs(5), changed.notified()).await;
+        }
+    }
+
+    /// StatefulSet pods' stable names (`<hostname>.<subdomain>.<ns>.svc.cluster.local`) in the
+    /// cluster namespace's hosts file, rewritten in place so `ip netns exec` mounts see it.
+    async fn write_hosts(&self) {
+        let Some(path) = &self.cfg.hosts_file else {
+            return;
+        };
+        let mut lines = vec![
+            "127.0.0.1 localhost".to_string(),
+            format!(
+                "{} kubernetes kubernetes.default.svc kubernetes.default.svc.cluster.local",
+                self.cfg.node_ip
+            ),
+        ];
+        let running: Vec<(String, String, String)> = {
+            let pods = self.pods.lock().await;
+            pods.values()
+                .map(|rt| (rt.namespace.clone(), rt.name.clone(), rt.ip.clone()))
+                .collect()
+        };
+        for (ns, name, ip) in running {
+            let Ok(pod) = Api::<Pod>::namespaced(self.client.clone(), &ns)
+                .get(&name)
+                .await
+            else {
+                continue;
+            };
+            let spec = pod.spec.unwrap_or_default();
+            let host = spec.hostname.unwrap_or(name.clone());
+            match spec.subdomain {
+                Some(sub) => lines.push(format!("{ip} {host}.{sub}.{ns}.svc.cluster.local {host}.{sub}.{ns}.svc {host}.{sub}.{ns}")),
+                None => lines.push(format!("{ip} {name}")),
+            }
+        }
+        let text = lines.join("\n") + "\n";
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        // In place (truncate + write), never rename: bind mounts keep pointing at this inode.
+        if let Err(e) = tokio::fs::write(path, text).await {
+            warn!(error = %e, "cannot write hosts file");
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The one home of every child object name and label the operator derives from a run.
+
+use std::collections::BTreeMap;
+
+use super::LABEL_PREFIX;
+
+/// Label naming the ScenarioRun an object belongs to.
+pub fn run_label() -> String {
+    format!("{LABEL_PREFIX}run")
+}
+
+/// Label naming the `mzService` an object serves.
+pub fn service_label() -> String {
+    format!("{LABEL_PREFIX}mz-service")
+}
+
+/// The standard managed-by label and its value.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "scenario-operator");
+
+/// Labels on everything the operator creates for `run`'s `mz_service`, and its pod selector.
+pub fn labels(run: &str, mz_service: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (run_label(), run.to_string()),
+        (service_label(), mz_service.to_string()),
+        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+    ])
+}
+
+/// Selector labels of a service's pods (a subset of [`labels`]; immutable on a StatefulSet).
+pub fn selector(run: &str, mz_service: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (run_label(), run.to_string()),
+        (service_label(), mz_service.to_string()),
+    ])
+}
+
+/// Shortens `name` to `max` characters with a stable hash suffix when it is longer.
+fn fit(name: String, max: usize) -> String {
+    if name.len() <= max {
+        return name;
+    }
+    let hash = crate::stable_hash(name.as_bytes());
+    format!(
+        "{}-{:08x}",
+        name[..max - 9].trim_end_matches('-'),
+        hash as u32
+    )
+}
+
+/// StatefulSet (and headless Service) of a service: `<run>-<mzService>`. At most 52 characters,
+/// so the pod's `controller-revision-hash` label (name + 11) fits 63.
+pub fn statefulset(run: &str, mz_service: &str) -> String {
+    fit(format!("{run}-{mz_service}"), 52)
+}
+
+/// The single pod of a service's StatefulSet.
+pub fn pod(run: &str, mz_service: &str) -> String {
+    format!("{}-0", statefulset(run, mz_service))
+}
+
+/// ConfigMap with environmentd's listener configuration for a service.
+pub fn listeners_configmap(run: &str, mz_service: &str) -> String {
+    fit(format!("{run}-{mz_service}-listeners"), 63)
+}
+
+/// ConfigMap holding the logs a KillMz captured at step `step` (1-based).
+pub fn logs_configmap(run: &str, step: usize) -> String {
+    fit(format!("{run}-step{step}-logs"), 63)
+}
+
+/// The stable DNS name of a StatefulSet pod through its headless Service.
+pub fn pod_dns(run: &str, mz_service: &str, namespace: &str) -> String {
+    let sts = statefulset(run, mz_service);
+    format!("{sts}-0.{sts}.{namespace}.svc.cluster.local")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_kubernetes_limits() {
+        assert_eq!(statefulset("zdt", "mz-1"), "zdt-mz-1");
+        assert_eq!(pod("zdt", "mz-1"), "zdt-mz-1-0");
+        assert_eq!(
+            pod_dns("zdt", "mz-1", "ns"),
+            "zdt-mz-1-0.zdt-mz-1.ns.svc.cluster.local"
+        );
+        let long = "a".repeat(60);
+        let sts = statefulset(&long, "materialized");
+        assert!(sts.len() <= 52, "{sts}");
+        assert_eq!(sts, statefulset(&long, "materialized"));
+        assert_ne!(sts, statefulset(&long, "mz-1"));
+        assert!(logs_configmap(&long, 12).len() <= 63);
+    }
+
+    #[test]
+    fn selector_is_part_of_the_labels() {
+        let l = labels("r", "s");
+        for (k, v) in selector("r", "s") {
+            assert_eq!(l.get(&k), Some(&v));
+        }
+    }
+}
