@@ -41,6 +41,31 @@ pub enum Command {
     },
     /// List the built-in scenarios.
     Scenarios,
+    /// Wait for a ScenarioRun to end and print its per-step results. Exits 0 iff it ended in
+    /// the expected phase (annotation `mzcheck.dev/expected-phase`, default Succeeded).
+    Status {
+        /// The ScenarioRun's name.
+        name: String,
+        /// Its namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// How long to wait, in seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
+    /// Run the operator: watch ScenarioRuns and execute them (kubeconfig or in-cluster config).
+    Run {
+        /// Watch only this namespace (default: all namespaces).
+        #[arg(long, env = "WATCH_NAMESPACE")]
+        namespace: Option<String>,
+        /// Reach environmentd by pod IP rather than the pods' DNS names: for running the
+        /// operator outside the cluster network, where pod IPs route but cluster DNS does not.
+        #[arg(long, env = "SCENARIO_OPERATOR_POD_IP_ADDRESSES")]
+        pod_ip_addresses: bool,
+        /// How many runs are reconciled at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: u16,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +92,70 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scenarios => {
             print!("{}", scenario_list());
             ExitCode::SUCCESS
+        }
+        Command::Status {
+            name,
+            namespace,
+            timeout,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let result = runtime.block_on(async {
+                let client = kube::Client::try_default()
+                    .await
+                    .map_err(|e| format!("no Kubernetes configuration: {e}"))?;
+                crate::report::wait_and_print(
+                    client,
+                    &namespace,
+                    &name,
+                    std::time::Duration::from_secs(timeout),
+                )
+                .await
+            });
+            match result {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run {
+            namespace,
+            pod_ip_addresses,
+            concurrency,
+        } => {
+            let settings = crate::operator::Settings {
+                namespace,
+                pod_ip_addresses,
+                concurrency,
+            };
+            run_operator(settings)
+        }
+    }
+}
+
+fn run_operator(settings: crate::operator::Settings) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let result = runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .map_err(|e| format!("no Kubernetes configuration: {e}"))?;
+        crate::operator::run(client, settings).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -4,13 +4,16 @@
 //! - [`plan`]: the pure planner (built-in scenarios, enrichment, semantic checks).
 //! - [`manifest`]: reading manifests with field-path and line errors.
 //! - [`version`]: Materialize versions and upgrade rules.
+//! - [`operator`]: the controller that runs ScenarioRuns on a cluster.
 //! - [`cli`]: the command line.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod cli;
 pub mod manifest;
+pub mod operator;
 pub mod plan;
+pub mod report;
 pub mod version;
 
 /// FNV-1a: a hash that is the same in every build and process (unlike `DefaultHasher`), for

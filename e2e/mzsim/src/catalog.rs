@@ -49,10 +49,14 @@ pub struct Catalog {
     session_config: Config,
 }
 
-/// Name of an environment's database: a short stable hash, as ids can be longer than
-/// PostgreSQL's 63-byte identifiers.
-pub fn database_name(environment_id: &str) -> String {
-    format!("mzsim_{:016x}", fnv1a(environment_id.as_bytes()))
+/// Name of an environment's database: a short stable hash of the metadata database and the
+/// environment id (ids can be longer than PostgreSQL's 63-byte identifiers). The metadata
+/// database is part of it so that a fresh backend database means a fresh environment.
+pub fn database_name(backend_database: &str, environment_id: &str) -> String {
+    format!(
+        "mzsim_{:016x}",
+        fnv1a(format!("{backend_database}/{environment_id}").as_bytes())
+    )
 }
 
 /// FNV-1a: stable across builds, unlike `DefaultHasher`.
@@ -120,7 +124,7 @@ impl Catalog {
         let admin: Config = metadata_url
             .parse()
             .map_err(|e: tokio_postgres::Error| CatalogError::Url(e.to_string()))?;
-        let database = database_name(environment_id);
+        let database = database_name(admin.get_dbname().unwrap_or("postgres"), environment_id);
         let maintenance = connect_patiently(&admin).await?;
         let exists = maintenance
             .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
@@ -413,12 +417,11 @@ mod tests {
 
     #[test]
     fn database_names_are_stable_short_identifiers() {
-        let name = database_name("cloudtest-test-00000000-0000-0000-0000-000000000000-0");
-        assert_eq!(
-            name,
-            database_name("cloudtest-test-00000000-0000-0000-0000-000000000000-0")
-        );
-        assert_ne!(name, database_name("other"));
+        let id = "cloudtest-test-00000000-0000-0000-0000-000000000000-0";
+        let name = database_name("postgres", id);
+        assert_eq!(name, database_name("postgres", id));
+        assert_ne!(name, database_name("postgres", "other"));
+        assert_ne!(name, database_name("rehearsal_2", id));
         assert_eq!(name.len(), "mzsim_".len() + 16);
         assert!(
             name.chars()

@@ -1,0 +1,640 @@
+//! One pass of one step: each action does the next thing it can and says whether it is done,
+//! must wait, made irreversible progress (recorded before going on), or failed. Nothing here
+//! blocks for long: waiting is the caller's requeue.
+
+use std::time::Duration;
+
+use k8s_openapi::{
+    api::{
+        apps::v1::StatefulSet,
+        core::v1::{ConfigMap, Pod},
+    },
+    jiff::Timestamp,
+};
+use kube::{
+    Api,
+    api::{DeleteParams, LogParams, Patch, PatchParams},
+};
+use serde_json::json;
+
+use super::{
+    Context, Error,
+    clients::{self, LeaderStatus, PromoteAnswer},
+    render::{self, RunRef},
+};
+use crate::{
+    api::{
+        FIELD_MANAGER, names,
+        v1alpha1::{ScenarioRun, ScenarioRunStatus, StepRecord},
+    },
+    plan::{Action, action::StartMz},
+};
+
+/// What a pass of a step achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done {
+        message: String,
+        version: Option<String>,
+    },
+    Wait(String),
+    /// Irreversible progress: record `marker` in the step before anything else happens.
+    Progress {
+        marker: String,
+        message: String,
+    },
+    /// A ConfigureMz statement is now applied (remembered for the whole run).
+    Applied(String),
+    Failed(String),
+}
+
+fn done(message: impl Into<String>) -> Result<Outcome, Error> {
+    Ok(Outcome::Done {
+        message: message.into(),
+        version: None,
+    })
+}
+
+fn wait(message: impl Into<String>) -> Result<Outcome, Error> {
+    Ok(Outcome::Wait(message.into()))
+}
+
+fn progress(marker: &str, message: impl Into<String>) -> Result<Outcome, Error> {
+    Ok(Outcome::Progress {
+        marker: marker.into(),
+        message: message.into(),
+    })
+}
+
+/// The statements ConfigureMz runs as `mz_system` (platform-checks' list for current versions;
+/// the Kafka and schema-registry connections are left out: no Kafka runs here).
+pub const CONFIGURE_STATEMENTS: &[&str] = &[
+    "ALTER SYSTEM SET max_tables = 1000",
+    "ALTER SYSTEM SET max_sinks = 1000",
+    "ALTER SYSTEM SET max_sources = 1000",
+    "ALTER SYSTEM SET max_materialized_views = 1000",
+    "ALTER SYSTEM SET max_objects_per_schema = 1000",
+    "ALTER SYSTEM SET max_secrets = 1000",
+    "ALTER SYSTEM SET max_clusters = 1000",
+    "GRANT ALL PRIVILEGES ON SYSTEM TO materialize",
+    "ALTER SYSTEM SET enable_rbac_checks TO false",
+    "GRANT CREATE ON DATABASE materialize TO materialize",
+    "GRANT CREATE ON SCHEMA materialize.public TO materialize",
+    "GRANT CREATE ON CLUSTER quickstart TO materialize",
+];
+
+/// Bytes of each log (current, previous) a KillMz keeps: two fit a ConfigMap's 1 MiB.
+const LOG_TAIL_BYTES: i64 = 400 * 1024;
+
+pub struct StepInput<'a> {
+    pub run: &'a ScenarioRun,
+    pub status: &'a ScenarioRunStatus,
+    pub record: &'a StepRecord,
+    pub number: usize,
+    pub action: &'a Action,
+}
+
+impl StepInput<'_> {
+    fn namespace(&self) -> &str {
+        self.run.metadata.namespace.as_deref().unwrap_or("default")
+    }
+    fn name(&self) -> &str {
+        self.run.metadata.name.as_deref().unwrap_or_default()
+    }
+    /// The adopted StatefulSet, if `svc` names it.
+    fn adopted(&self, svc: &str) -> Option<&str> {
+        let adopt = self.run.spec.environment.adopt.as_ref()?;
+        let adopted_svc = adopt
+            .mz_service
+            .as_deref()
+            .unwrap_or(crate::api::DEFAULT_MZ_SERVICE);
+        (adopted_svc == svc).then_some(adopt.stateful_set_name.as_str())
+    }
+    fn statefulset(&self, svc: &str) -> String {
+        self.adopted(svc)
+            .map(str::to_string)
+            .unwrap_or_else(|| names::statefulset(self.name(), svc))
+    }
+    fn elapsed(&self) -> Duration {
+        let started = self
+            .record
+            .started_at
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or_else(Timestamp::now);
+        Duration::try_from(Timestamp::now().duration_since(started)).unwrap_or_default()
+    }
+}
+
+/// Where environmentd of `svc` answers: its stable DNS name, or its pod IP.
+async fn host(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Option<String>, Error> {
+    let sts_name = input.statefulset(svc);
+    if ctx.settings.pod_ip_addresses {
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), input.namespace());
+        let pod = pods.get_opt(&format!("{sts_name}-0")).await?;
+        return Ok(pod.and_then(|p| p.status?.pod_ip));
+    }
+    if input.adopted(svc).is_some() {
+        let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), input.namespace());
+        let service = sts
+            .get_opt(&sts_name)
+            .await?
+            .and_then(|s| s.spec.service_name)
+            .unwrap_or(sts_name.clone());
+        return Ok(Some(format!(
+            "{sts_name}-0.{service}.{}.svc.cluster.local",
+            input.namespace()
+        )));
+    }
+    Ok(Some(names::pod_dns(input.name(), svc, input.namespace())))
+}
+
+pub async fn execute(ctx: &Context, input: StepInput<'_>) -> Result<Outcome, Error> {
+    match input.action {
+        Action::StartMz(s) => start_mz(ctx, &input, s).await,
+        Action::ConfigureMz { mz_service } => configure(ctx, &input, mz_service).await,
+        Action::SetupSqlServerTesting { .. } => Ok(Outcome::Failed(
+            "SetupSqlServerTesting needs a SQL Server, which this environment does not provide"
+                .into(),
+        )),
+        Action::KillMz {
+            mz_service,
+            capture_logs,
+        } => kill(ctx, &input, mz_service, *capture_logs).await,
+        Action::WaitReadyMz { mz_service } => {
+            let Some(h) = host(ctx, &input, mz_service).await? else {
+                return wait("no pod address yet");
+            };
+            match clients::leader_status(&ctx.http, &h).await {
+                Some(LeaderStatus::ReadyToPromote) => {
+                    done(format!("{mz_service} is ReadyToPromote"))
+                }
+                Some(s) => wait(format!("{mz_service} reports {s:?}")),
+                None => wait(format!("{mz_service} is not reachable yet")),
+            }
+        }
+        Action::PromoteMz { mz_service } => promote(ctx, &input, mz_service).await,
+        Action::SkipCatchup { mz_service } => {
+            let Some(h) = host(ctx, &input, mz_service).await? else {
+                return wait("no pod address yet");
+            };
+            match clients::skip_catchup(&ctx.http, &h).await {
+                Ok(true) => done(format!("{mz_service} skips catch-up")),
+                Ok(false) => wait(format!(
+                    "{mz_service} is too early in initialization to skip catch-up"
+                )),
+                Err(e) => wait(format!("{mz_service}: {e}")),
+            }
+        }
+        Action::ReplaceEnvironmentdStatefulSet {
+            mz_service,
+            new_tag,
+            expect_failure,
+        } => {
+            replace(
+                ctx,
+                &input,
+                mz_service,
+                &new_tag.to_string(),
+                *expect_failure,
+            )
+            .await
+        }
+        Action::Initialize { .. } | Action::Manipulate { .. } | Action::Validate { .. } => done(
+            "no checks ran: the checks runner is not part of this operator yet, so this phase runs no statements",
+        ),
+        Action::SystemVarChange {
+            mz_service,
+            name,
+            value,
+        } => {
+            let Some(h) = host(ctx, &input, mz_service).await? else {
+                return wait("no pod address yet");
+            };
+            let client = match clients::sql(&h, true).await {
+                Ok(c) => c,
+                Err(e) => return wait(e),
+            };
+            let statement = format!("ALTER SYSTEM SET {name} = '{}'", value.replace('\'', "''"));
+            match clients::execute(&client, &statement).await {
+                Ok(()) => done(format!("{statement} on {mz_service}")),
+                Err(e) => Ok(Outcome::Failed(e)),
+            }
+        }
+        Action::Sleep { seconds } => {
+            let elapsed = input.elapsed().as_secs_f64();
+            if elapsed >= *seconds {
+                done(format!("slept {seconds}s"))
+            } else {
+                wait(format!("sleeping {seconds}s"))
+            }
+        }
+    }
+}
+
+async fn apply<K>(api: &Api<K>, name: &str, obj: &K) -> Result<(), Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(obj),
+    )
+    .await?;
+    Ok(())
+}
+
+/// StartMz: apply the objects, wait for the pod to be Ready on the new revision, then the
+/// version check (plain starts) or the leader API answering (read-only starts).
+async fn start_mz(ctx: &Context, input: &StepInput<'_>, s: &StartMz) -> Result<Outcome, Error> {
+    let ns = input.namespace();
+    let run = RunRef::of(input.run);
+    let svc = &s.mz_service;
+    let sts_name = names::statefulset(run.name, svc);
+    let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
+    if input.record.progress.is_none() {
+        let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+        apply(
+            &cms,
+            &names::listeners_configmap(run.name, svc),
+            &render::listeners_configmap(&run, svc),
+        )
+        .await?;
+        let services: Api<k8s_openapi::api::core::v1::Service> =
+            Api::namespaced(ctx.client.clone(), ns);
+        apply(&services, &sts_name, &render::service(&run, svc)).await?;
+        apply(&sts_api, &sts_name, &render::statefulset(&run, s, 1)).await?;
+        return progress(
+            "applied",
+            format!("applied StatefulSet {sts_name} with {}", s.tag),
+        );
+    }
+    let Some(sts) = sts_api.get_opt(&sts_name).await? else {
+        return Ok(Outcome::Failed(format!(
+            "StatefulSet {sts_name} disappeared"
+        )));
+    };
+    let revision = sts
+        .status
+        .as_ref()
+        .and_then(|st| st.update_revision.clone());
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(pod) = pods.get_opt(&format!("{sts_name}-0")).await? else {
+        return wait("waiting for the pod");
+    };
+    let pod_revision = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("controller-revision-hash"))
+        .cloned();
+    if revision.is_none() || pod_revision != revision {
+        return wait("waiting for the pod of the new revision");
+    }
+    let container = pod
+        .status
+        .as_ref()
+        .and_then(|st| st.container_statuses.as_ref())
+        .and_then(|c| c.first())
+        .cloned();
+    let restarts = container.as_ref().map(|c| c.restart_count).unwrap_or(0);
+    let last_exit = container.as_ref().and_then(|c| {
+        c.last_state
+            .as_ref()?
+            .terminated
+            .as_ref()
+            .map(|t| t.exit_code)
+    });
+    let ready = pod
+        .status
+        .as_ref()
+        .and_then(|st| st.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    if s.expect_failure {
+        if let Some(code) = last_exit.filter(|c| *c != 0) {
+            scale_to_zero(ctx, ns, &sts_name).await?;
+            return done(format!(
+                "environmentd {} refused to start, as expected (exit code {code}, {restarts} restarts)",
+                s.tag
+            ));
+        }
+        if ready {
+            return Ok(Outcome::Failed(format!(
+                "expected environmentd {} to refuse to start, but it became ready",
+                s.tag
+            )));
+        }
+        return wait("waiting for environmentd to refuse to start");
+    }
+    if !ready {
+        let hint = match last_exit {
+            Some(code) => format!(" (restarted {restarts} times, last exit code {code})"),
+            None => String::new(),
+        };
+        return wait(format!("waiting for {sts_name}-0 to be Ready{hint}"));
+    }
+    let Some(h) = host(ctx, input, svc).await? else {
+        return wait("no pod address yet");
+    };
+    if s.is_read_only() {
+        return match clients::leader_status(&ctx.http, &h).await {
+            Some(status) => done(format!(
+                "{svc} runs {} as read-only generation {}: {status:?}",
+                s.tag,
+                s.deploy_generation.unwrap_or(0)
+            )),
+            None => wait("waiting for the leader API"),
+        };
+    }
+    match clients::mz_version(&h).await {
+        Ok(v) if v == s.tag.to_string() => Ok(Outcome::Done {
+            message: format!("{svc} runs {v}"),
+            version: Some(v),
+        }),
+        Ok(v) => Ok(Outcome::Failed(format!(
+            "mz_version() on {svc} is {v}, expected {}",
+            s.tag
+        ))),
+        Err(e) => wait(e),
+    }
+}
+
+async fn scale_to_zero(ctx: &Context, ns: &str, sts_name: &str) -> Result<(), Error> {
+    let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
+    let patch = json!({"spec": {"replicas": 0}});
+    sts.patch(sts_name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    match pods.delete(&format!("{sts_name}-0"), &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// KillMz: optionally save logs (recorded before killing), then scale to 0 and delete the pod
+/// with grace 0; done once the pod is gone.
+async fn kill(
+    ctx: &Context,
+    input: &StepInput<'_>,
+    svc: &str,
+    capture: bool,
+) -> Result<Outcome, Error> {
+    let ns = input.namespace();
+    let sts_name = input.statefulset(svc);
+    let pod_name = format!("{sts_name}-0");
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    if capture && input.record.progress.is_none() {
+        let cm_name = names::logs_configmap(input.name(), input.number);
+        let mut data = std::collections::BTreeMap::new();
+        for (key, previous) in [("current.log", false), ("previous.log", true)] {
+            let lp = LogParams {
+                previous,
+                limit_bytes: Some(LOG_TAIL_BYTES),
+                ..Default::default()
+            };
+            if let Ok(text) = pods.logs(&pod_name, &lp).await {
+                data.insert(key.to_string(), text);
+            }
+        }
+        let run = RunRef::of(input.run);
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": cm_name, "namespace": ns, "labels": names::labels(run.name, svc), "ownerReferences": [run.owner()]},
+            "data": data,
+        }))
+        .expect("valid ConfigMap");
+        let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+        apply(&cms, &cm_name, &cm).await?;
+        return progress(
+            &format!("logs:{cm_name}"),
+            format!("saved {pod_name}'s logs in ConfigMap {cm_name}"),
+        );
+    }
+    let logs = input
+        .record
+        .progress
+        .as_deref()
+        .and_then(|p| p.strip_prefix("logs:"))
+        .map(|cm| format!("; logs in ConfigMap {cm}"))
+        .unwrap_or_default();
+    match pods.get_opt(&pod_name).await? {
+        Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
+            wait(format!("waiting for {pod_name} to be gone"))
+        }
+        Some(_) => {
+            scale_to_zero(ctx, ns, &sts_name).await?;
+            wait(format!("killing {pod_name}"))
+        }
+        None => {
+            // Scaled to zero even if the pod was already gone, so it stays down.
+            let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
+            if let Some(s) = sts.get_opt(&sts_name).await?
+                && s.spec.replicas.unwrap_or(1) != 0
+            {
+                scale_to_zero(ctx, ns, &sts_name).await?;
+                return wait(format!("killing {pod_name}"));
+            }
+            done(format!("killed {pod_name}{logs}"))
+        }
+    }
+}
+
+/// ConfigureMz: each statement not yet applied in this run, one per pass, remembered in status.
+async fn configure(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Outcome, Error> {
+    let Some(pending) = CONFIGURE_STATEMENTS
+        .iter()
+        .find(|s| !input.status.applied_statements.iter().any(|a| a == *s))
+    else {
+        return done(format!("{svc} configured"));
+    };
+    let Some(h) = host(ctx, input, svc).await? else {
+        return wait("no pod address yet");
+    };
+    // `SELECT 1` as materialize first: it creates the role implicitly, as testdrive does.
+    match clients::sql(&h, false).await {
+        Ok(c) => {
+            if let Err(e) = clients::execute(&c, "SELECT 1").await {
+                return wait(e);
+            }
+        }
+        Err(e) => return wait(e),
+    }
+    let system = match clients::sql(&h, true).await {
+        Ok(c) => c,
+        Err(e) => return wait(e),
+    };
+    // Every statement here is idempotent, so the short window between running it and
+    // recording it can only repeat a harmless statement.
+    match clients::execute(&system, pending).await {
+        Ok(()) => Ok(Outcome::Applied(pending.to_string())),
+        Err(e) => Ok(Outcome::Failed(e)),
+    }
+}
+
+/// PromoteMz: record `promote-sent` before the POST; never POST again unless the leader API
+/// shows the first one was not received (still ReadyToPromote).
+async fn promote(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Outcome, Error> {
+    let Some(h) = host(ctx, input, svc).await? else {
+        return wait("no pod address yet");
+    };
+    let status = clients::leader_status(&ctx.http, &h).await;
+    match input.record.progress.as_deref() {
+        None => match status {
+            Some(LeaderStatus::ReadyToPromote) => {
+                progress("promote-sent", format!("promoting {svc}"))
+            }
+            Some(LeaderStatus::Promoting | LeaderStatus::IsLeader) => {
+                progress("promoted", format!("{svc} was already promoted"))
+            }
+            Some(LeaderStatus::Initializing) => wait(format!("{svc} is still initializing")),
+            None => wait(format!("{svc} is not reachable")),
+        },
+        Some("promote-sent") => match status {
+            // A promote that was received moves the status past ReadyToPromote at once; still
+            // ReadyToPromote means the earlier one (if any) never arrived.
+            Some(LeaderStatus::ReadyToPromote) => match clients::promote(&ctx.http, &h).await {
+                Ok(PromoteAnswer::Success) => {
+                    progress("promoted", format!("{svc} accepted promote"))
+                }
+                Ok(PromoteAnswer::Failure(m)) => {
+                    Ok(Outcome::Failed(format!("promote of {svc} failed: {m}")))
+                }
+                Err(e) => wait(format!(
+                    "promote of {svc} got no answer ({e}); checking the leader status"
+                )),
+            },
+            Some(LeaderStatus::Promoting | LeaderStatus::IsLeader) => {
+                progress("promoted", format!("{svc} is promoting"))
+            }
+            // Restarting: as leader (promoted) or read-only again (the promote was lost); the
+            // next answer tells which.
+            Some(LeaderStatus::Initializing) | None => wait(format!("{svc} is restarting")),
+        },
+        Some(_) => match status {
+            Some(LeaderStatus::IsLeader) => match clients::mz_version(&h).await {
+                Ok(v) => Ok(Outcome::Done {
+                    message: format!("{svc} is the leader, running {v}"),
+                    version: Some(v),
+                }),
+                Err(e) => wait(e),
+            },
+            Some(LeaderStatus::ReadyToPromote) => Ok(Outcome::Failed(format!(
+                "{svc} accepted promote but is ReadyToPromote again: it restarted before fencing the old \
+                 leader, so the promotion was lost; not promoting a second time"
+            ))),
+            Some(s) => wait(format!("{svc} reports {s:?}; waiting for IsLeader")),
+            None => wait(format!("{svc} is restarting as leader")),
+        },
+    }
+}
+
+/// ReplaceEnvironmentdStatefulSet: swap the image in place, wait for the rollout, check the version.
+async fn replace(
+    ctx: &Context,
+    input: &StepInput<'_>,
+    svc: &str,
+    tag: &str,
+    expect_failure: bool,
+) -> Result<Outcome, Error> {
+    let ns = input.namespace();
+    let sts_name = input.statefulset(svc);
+    let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(sts) = sts_api.get_opt(&sts_name).await? else {
+        return Ok(Outcome::Failed(format!(
+            "StatefulSet {sts_name} does not exist"
+        )));
+    };
+    let containers = sts
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .map(|p| p.containers.clone())
+        .unwrap_or_default();
+    let Some(container) = containers
+        .iter()
+        .find(|c| c.name == "environmentd")
+        .or(containers.first())
+    else {
+        return Ok(Outcome::Failed(format!(
+            "StatefulSet {sts_name} has no container"
+        )));
+    };
+    if input.record.progress.is_none() {
+        let image = container.image.clone().unwrap_or_default();
+        let repo = image
+            .rsplit_once(':')
+            .map(|(r, _)| r)
+            .unwrap_or(&image)
+            .to_string();
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container.name, "image": format!("{repo}:{tag}")}]}}}});
+        sts_api
+            .patch(
+                &sts_name,
+                &PatchParams::default(),
+                &Patch::Strategic(&patch),
+            )
+            .await?;
+        return progress(
+            "replaced",
+            format!("replaced {sts_name}'s image with {repo}:{tag}"),
+        );
+    }
+    let status = sts.status.clone().unwrap_or_default();
+    let want = sts.spec.replicas.unwrap_or(1);
+    let observed = status.observed_generation.unwrap_or(0) >= sts.metadata.generation.unwrap_or(0);
+    let rolled = observed
+        && status.updated_replicas.unwrap_or(0) == want
+        && status.ready_replicas.unwrap_or(0) == want
+        && status.current_revision == status.update_revision;
+    if expect_failure {
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+        let pod = pods.get_opt(&format!("{sts_name}-0")).await?;
+        let exit = pod.and_then(|p| {
+            p.status?
+                .container_statuses?
+                .first()?
+                .last_state
+                .as_ref()?
+                .terminated
+                .as_ref()
+                .map(|t| t.exit_code)
+        });
+        if let Some(code) = exit.filter(|c| *c != 0) {
+            return done(format!(
+                "environmentd {tag} refused to start, as expected (exit code {code})"
+            ));
+        }
+        return wait("waiting for environmentd to refuse to start");
+    }
+    if !rolled {
+        return wait(format!(
+            "rollout of {sts_name}: observedGeneration {:?}/{:?}, updated {}/{want}, ready {}/{want}, revision {:?} → {:?}",
+            status.observed_generation,
+            sts.metadata.generation,
+            status.updated_replicas.unwrap_or(0),
+            status.ready_replicas.unwrap_or(0),
+            status.current_revision,
+            status.update_revision
+        ));
+    }
+    let Some(h) = host(ctx, input, svc).await? else {
+        return wait("no pod address yet");
+    };
+    match clients::mz_version(&h).await {
+        Ok(v) if v == tag => Ok(Outcome::Done {
+            message: format!("{svc} runs {v}"),
+            version: Some(v),
+        }),
+        Ok(v) => Ok(Outcome::Failed(format!(
+            "mz_version() on {svc} is {v}, expected {tag}"
+        ))),
+        Err(e) => wait(e),
+    }
+}

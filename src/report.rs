@@ -1,0 +1,120 @@
+//! `scenario-operator status`: wait for a run to end and print its per-step result table.
+
+use std::time::Duration;
+
+use kube::{Api, Client};
+
+use crate::api::{
+    LABEL_PREFIX,
+    v1alpha1::{RunPhase, ScenarioRun},
+};
+
+/// Annotation naming the phase a run is expected to end in (default `Succeeded`), for suites
+/// that rehearse refusals.
+pub fn expected_phase_annotation() -> String {
+    format!("{LABEL_PREFIX}expected-phase")
+}
+
+/// Annotation with text the run's final message must contain.
+pub fn expected_message_annotation() -> String {
+    format!("{LABEL_PREFIX}expected-message")
+}
+
+/// The table for one run, from its status (pure).
+pub fn table(run: &ScenarioRun) -> String {
+    let name = run.metadata.name.as_deref().unwrap_or("?");
+    let status = run.status.clone().unwrap_or_default();
+    let phase = status
+        .phase
+        .map(|p| format!("{p:?}"))
+        .unwrap_or_else(|| "Pending".into());
+    let mut out = format!(
+        "ScenarioRun {}/{name}: {phase}{}\n",
+        run.metadata.namespace.as_deref().unwrap_or("default"),
+        status
+            .current_version
+            .as_ref()
+            .map(|v| format!(" (Materialize {v})"))
+            .unwrap_or_default()
+    );
+    if let Some(m) = &status.message {
+        out.push_str(&format!("  {m}\n"));
+    }
+    for (i, step) in status.steps.iter().enumerate() {
+        let get = |k: &str| step.plan.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        let implicit = if step.plan.get("implicit").and_then(|v| v.as_bool()) == Some(true) {
+            "*"
+        } else {
+            " "
+        };
+        let secs = match (&step.started_at, &step.finished_at) {
+            (Some(s), Some(f)) => format!("{:.1}s", f.0.duration_since(s.0).as_secs_f64()),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "  {:>3}{implicit} {:<31} {:<14} {:<9} {:>7}  {}\n",
+            i + 1,
+            get("action"),
+            get("mzService"),
+            format!("{:?}", step.state),
+            secs,
+            step.message.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}
+
+/// Whether the run ended as expected; `None` while it has not ended.
+pub fn verdict(run: &ScenarioRun) -> Option<bool> {
+    let phase = run.status.as_ref()?.phase?;
+    if !matches!(
+        phase,
+        RunPhase::Succeeded | RunPhase::Failed | RunPhase::Cancelled
+    ) {
+        return None;
+    }
+    let annotation = |key: String| {
+        run.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(&key))
+            .cloned()
+    };
+    let expected = annotation(expected_phase_annotation()).unwrap_or_else(|| "Succeeded".into());
+    let message = run
+        .status
+        .as_ref()
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default();
+    let message_ok = annotation(expected_message_annotation()).is_none_or(|m| message.contains(&m));
+    Some(format!("{phase:?}") == expected && message_ok)
+}
+
+/// Waits (polling) until `name` ends or `timeout` passes; prints the table; `Ok(true)` if it
+/// ended as expected.
+pub async fn wait_and_print(
+    client: Client,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<bool, String> {
+    let api: Api<ScenarioRun> = Api::namespaced(client, namespace);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let run = api
+            .get(name)
+            .await
+            .map_err(|e| format!("cannot read ScenarioRun {namespace}/{name}: {e}"))?;
+        if let Some(ok) = verdict(&run) {
+            print!("{}", table(&run));
+            return Ok(ok);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            print!("{}", table(&run));
+            return Err(format!(
+                "ScenarioRun {namespace}/{name} did not end within {timeout:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
