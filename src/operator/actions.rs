@@ -4,27 +4,18 @@
 
 use std::time::Duration;
 
-use k8s_openapi::{
-    api::{
-        apps::v1::StatefulSet,
-        core::v1::{ConfigMap, Pod},
-    },
-    jiff::Timestamp,
-};
-use kube::{
-    Api,
-    api::{DeleteParams, LogParams, Patch, PatchParams},
-};
+use k8s_openapi::{api::core::v1::ConfigMap, jiff::Timestamp};
 use serde_json::json;
 
 use super::{
-    Context, Error,
-    clients::{self, LeaderStatus, PromoteAnswer},
+    Error,
+    clients::{LeaderStatus, PromoteAnswer},
+    io::Cluster,
     render::{self, RunRef},
 };
 use crate::{
     api::{
-        FIELD_MANAGER, names,
+        names,
         v1alpha1::{ScenarioRun, ScenarioRunStatus, StepRecord},
     },
     plan::{Action, action::StartMz},
@@ -83,9 +74,6 @@ pub const CONFIGURE_STATEMENTS: &[&str] = &[
     "GRANT CREATE ON CLUSTER quickstart TO materialize",
 ];
 
-/// Bytes of each log (current, previous) a KillMz keeps: two fit a ConfigMap's 1 MiB.
-const LOG_TAIL_BYTES: i64 = 400 * 1024;
-
 pub struct StepInput<'a> {
     pub run: &'a ScenarioRun,
     pub status: &'a ScenarioRunStatus,
@@ -127,17 +115,19 @@ impl StepInput<'_> {
 }
 
 /// Where environmentd of `svc` answers: its stable DNS name, or its pod IP.
-async fn host(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Option<String>, Error> {
+async fn host<C: Cluster>(
+    ctx: &C,
+    input: &StepInput<'_>,
+    svc: &str,
+) -> Result<Option<String>, Error> {
     let sts_name = input.statefulset(svc);
-    if ctx.settings.pod_ip_addresses {
-        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), input.namespace());
-        let pod = pods.get_opt(&format!("{sts_name}-0")).await?;
+    if ctx.pod_ip_addresses() {
+        let pod = ctx.pod(input.namespace(), &format!("{sts_name}-0")).await?;
         return Ok(pod.and_then(|p| p.status?.pod_ip));
     }
     if input.adopted(svc).is_some() {
-        let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), input.namespace());
-        let service = sts
-            .get_opt(&sts_name)
+        let service = ctx
+            .statefulset(input.namespace(), &sts_name)
             .await?
             .and_then(|s| s.spec.service_name)
             .unwrap_or(sts_name.clone());
@@ -149,7 +139,7 @@ async fn host(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Option<
     Ok(Some(names::pod_dns(input.name(), svc, input.namespace())))
 }
 
-pub async fn execute(ctx: &Context, input: StepInput<'_>) -> Result<Outcome, Error> {
+pub async fn execute<C: Cluster>(ctx: &C, input: StepInput<'_>) -> Result<Outcome, Error> {
     match input.action {
         Action::StartMz(s) => start_mz(ctx, &input, s).await,
         Action::ConfigureMz { mz_service } => configure(ctx, &input, mz_service).await,
@@ -165,7 +155,7 @@ pub async fn execute(ctx: &Context, input: StepInput<'_>) -> Result<Outcome, Err
             let Some(h) = host(ctx, &input, mz_service).await? else {
                 return wait("no pod address yet");
             };
-            match clients::leader_status(&ctx.http, &h).await {
+            match ctx.leader_status(&h).await {
                 Some(LeaderStatus::ReadyToPromote) => {
                     done(format!("{mz_service} is ReadyToPromote"))
                 }
@@ -178,7 +168,7 @@ pub async fn execute(ctx: &Context, input: StepInput<'_>) -> Result<Outcome, Err
             let Some(h) = host(ctx, &input, mz_service).await? else {
                 return wait("no pod address yet");
             };
-            match clients::skip_catchup(&ctx.http, &h).await {
+            match ctx.skip_catchup(&h).await {
                 Ok(true) => done(format!("{mz_service} skips catch-up")),
                 Ok(false) => wait(format!(
                     "{mz_service} is too early in initialization to skip catch-up"
@@ -211,14 +201,12 @@ pub async fn execute(ctx: &Context, input: StepInput<'_>) -> Result<Outcome, Err
             let Some(h) = host(ctx, &input, mz_service).await? else {
                 return wait("no pod address yet");
             };
-            let client = match clients::sql(&h, true).await {
-                Ok(c) => c,
-                Err(e) => return wait(e),
-            };
             let statement = format!("ALTER SYSTEM SET {name} = '{}'", value.replace('\'', "''"));
-            match clients::execute(&client, &statement).await {
+            match ctx.execute_sql(&h, true, &[&statement]).await {
                 Ok(()) => done(format!("{statement} on {mz_service}")),
-                Err(e) => Ok(Outcome::Failed(e)),
+                // Not reachable yet and refused look alike from here; the step time limit
+                // turns a lasting refusal into a failure that names it.
+                Err(e) => wait(e),
             }
         }
         Action::Sleep { seconds } => {
@@ -232,45 +220,28 @@ pub async fn execute(ctx: &Context, input: StepInput<'_>) -> Result<Outcome, Err
     }
 }
 
-async fn apply<K>(api: &Api<K>, name: &str, obj: &K) -> Result<(), Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    api.patch(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(obj),
-    )
-    .await?;
-    Ok(())
-}
-
 /// StartMz: apply the objects, wait for the pod to be Ready on the new revision, then the
 /// version check (plain starts) or the leader API answering (read-only starts).
-async fn start_mz(ctx: &Context, input: &StepInput<'_>, s: &StartMz) -> Result<Outcome, Error> {
+async fn start_mz<C: Cluster>(
+    ctx: &C,
+    input: &StepInput<'_>,
+    s: &StartMz,
+) -> Result<Outcome, Error> {
     let ns = input.namespace();
     let run = RunRef::of(input.run);
     let svc = &s.mz_service;
     let sts_name = names::statefulset(run.name, svc);
-    let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
     if input.record.progress.is_none() {
-        let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-        apply(
-            &cms,
-            &names::listeners_configmap(run.name, svc),
-            &render::listeners_configmap(&run, svc),
-        )
-        .await?;
-        let services: Api<k8s_openapi::api::core::v1::Service> =
-            Api::namespaced(ctx.client.clone(), ns);
-        apply(&services, &sts_name, &render::service(&run, svc)).await?;
-        apply(&sts_api, &sts_name, &render::statefulset(&run, s, 1)).await?;
+        let cm = render::listeners_configmap(&run, svc);
+        let service = render::service(&run, svc);
+        ctx.apply_start(ns, &cm, &service, &render::statefulset(&run, s, 1))
+            .await?;
         return progress(
             "applied",
             format!("applied StatefulSet {sts_name} with {}", s.tag),
         );
     }
-    let Some(sts) = sts_api.get_opt(&sts_name).await? else {
+    let Some(sts) = ctx.statefulset(ns, &sts_name).await? else {
         return Ok(Outcome::Failed(format!(
             "StatefulSet {sts_name} disappeared"
         )));
@@ -279,8 +250,7 @@ async fn start_mz(ctx: &Context, input: &StepInput<'_>, s: &StartMz) -> Result<O
         .status
         .as_ref()
         .and_then(|st| st.update_revision.clone());
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(pod) = pods.get_opt(&format!("{sts_name}-0")).await? else {
+    let Some(pod) = ctx.pod(ns, &format!("{sts_name}-0")).await? else {
         return wait("waiting for the pod");
     };
     let pod_revision = pod
@@ -313,7 +283,7 @@ async fn start_mz(ctx: &Context, input: &StepInput<'_>, s: &StartMz) -> Result<O
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
     if s.expect_failure {
         if let Some(code) = last_exit.filter(|c| *c != 0) {
-            scale_to_zero(ctx, ns, &sts_name).await?;
+            ctx.scale_to_zero(ns, &sts_name).await?;
             return done(format!(
                 "environmentd {} refused to start, as expected (exit code {code}, {restarts} restarts)",
                 s.tag
@@ -338,7 +308,7 @@ async fn start_mz(ctx: &Context, input: &StepInput<'_>, s: &StartMz) -> Result<O
         return wait("no pod address yet");
     };
     if s.is_read_only() {
-        return match clients::leader_status(&ctx.http, &h).await {
+        return match ctx.leader_status(&h).await {
             Some(status) => done(format!(
                 "{svc} runs {} as read-only generation {}: {status:?}",
                 s.tag,
@@ -347,7 +317,7 @@ async fn start_mz(ctx: &Context, input: &StepInput<'_>, s: &StartMz) -> Result<O
             None => wait("waiting for the leader API"),
         };
     }
-    match clients::mz_version(&h).await {
+    match ctx.mz_version(&h).await {
         Ok(v) if v == s.tag.to_string() => Ok(Outcome::Done {
             message: format!("{svc} runs {v}"),
             version: Some(v),
@@ -360,27 +330,10 @@ async fn start_mz(ctx: &Context, input: &StepInput<'_>, s: &StartMz) -> Result<O
     }
 }
 
-async fn scale_to_zero(ctx: &Context, ns: &str, sts_name: &str) -> Result<(), Error> {
-    let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
-    let patch = json!({"spec": {"replicas": 0}});
-    sts.patch(sts_name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let dp = DeleteParams {
-        grace_period_seconds: Some(0),
-        ..Default::default()
-    };
-    match pods.delete(&format!("{sts_name}-0"), &dp).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// KillMz: optionally save logs (recorded before killing), then scale to 0 and delete the pod
 /// with grace 0; done once the pod is gone.
-async fn kill(
-    ctx: &Context,
+async fn kill<C: Cluster>(
+    ctx: &C,
     input: &StepInput<'_>,
     svc: &str,
     capture: bool,
@@ -388,20 +341,10 @@ async fn kill(
     let ns = input.namespace();
     let sts_name = input.statefulset(svc);
     let pod_name = format!("{sts_name}-0");
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     if capture && input.record.progress.is_none() {
         let cm_name = names::logs_configmap(input.name(), input.number);
-        let mut data = std::collections::BTreeMap::new();
-        for (key, previous) in [("current.log", false), ("previous.log", true)] {
-            let lp = LogParams {
-                previous,
-                limit_bytes: Some(LOG_TAIL_BYTES),
-                ..Default::default()
-            };
-            if let Ok(text) = pods.logs(&pod_name, &lp).await {
-                data.insert(key.to_string(), text);
-            }
-        }
+        let data: std::collections::BTreeMap<String, String> =
+            ctx.logs(ns, &pod_name).await?.into_iter().collect();
         let run = RunRef::of(input.run);
         let cm: ConfigMap = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "ConfigMap",
@@ -409,8 +352,7 @@ async fn kill(
             "data": data,
         }))
         .expect("valid ConfigMap");
-        let cms: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-        apply(&cms, &cm_name, &cm).await?;
+        ctx.apply_configmap(ns, &cm).await?;
         return progress(
             &format!("logs:{cm_name}"),
             format!("saved {pod_name}'s logs in ConfigMap {cm_name}"),
@@ -423,21 +365,20 @@ async fn kill(
         .and_then(|p| p.strip_prefix("logs:"))
         .map(|cm| format!("; logs in ConfigMap {cm}"))
         .unwrap_or_default();
-    match pods.get_opt(&pod_name).await? {
+    match ctx.pod(ns, &pod_name).await? {
         Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
             wait(format!("waiting for {pod_name} to be gone"))
         }
         Some(_) => {
-            scale_to_zero(ctx, ns, &sts_name).await?;
+            ctx.scale_to_zero(ns, &sts_name).await?;
             wait(format!("killing {pod_name}"))
         }
         None => {
             // Scaled to zero even if the pod was already gone, so it stays down.
-            let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
-            if let Some(s) = sts.get_opt(&sts_name).await?
+            if let Some(s) = ctx.statefulset(ns, &sts_name).await?
                 && s.spec.replicas.unwrap_or(1) != 0
             {
-                scale_to_zero(ctx, ns, &sts_name).await?;
+                ctx.scale_to_zero(ns, &sts_name).await?;
                 return wait(format!("killing {pod_name}"));
             }
             done(format!("killed {pod_name}{logs}"))
@@ -446,7 +387,11 @@ async fn kill(
 }
 
 /// ConfigureMz: each statement not yet applied in this run, one per pass, remembered in status.
-async fn configure(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Outcome, Error> {
+async fn configure<C: Cluster>(
+    ctx: &C,
+    input: &StepInput<'_>,
+    svc: &str,
+) -> Result<Outcome, Error> {
     let Some(pending) = CONFIGURE_STATEMENTS
         .iter()
         .find(|s| !input.status.applied_statements.iter().any(|a| a == *s))
@@ -457,33 +402,24 @@ async fn configure(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Ou
         return wait("no pod address yet");
     };
     // `SELECT 1` as materialize first: it creates the role implicitly, as testdrive does.
-    match clients::sql(&h, false).await {
-        Ok(c) => {
-            if let Err(e) = clients::execute(&c, "SELECT 1").await {
-                return wait(e);
-            }
-        }
-        Err(e) => return wait(e),
+    if let Err(e) = ctx.execute_sql(&h, false, &["SELECT 1"]).await {
+        return wait(e);
     }
-    let system = match clients::sql(&h, true).await {
-        Ok(c) => c,
-        Err(e) => return wait(e),
-    };
     // Every statement here is idempotent, so the short window between running it and
     // recording it can only repeat a harmless statement.
-    match clients::execute(&system, pending).await {
+    match ctx.execute_sql(&h, true, &[pending]).await {
         Ok(()) => Ok(Outcome::Applied(pending.to_string())),
-        Err(e) => Ok(Outcome::Failed(e)),
+        Err(e) => wait(e),
     }
 }
 
 /// PromoteMz: record `promote-sent` before the POST; never POST again unless the leader API
 /// shows the first one was not received (still ReadyToPromote).
-async fn promote(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Outcome, Error> {
+async fn promote<C: Cluster>(ctx: &C, input: &StepInput<'_>, svc: &str) -> Result<Outcome, Error> {
     let Some(h) = host(ctx, input, svc).await? else {
         return wait("no pod address yet");
     };
-    let status = clients::leader_status(&ctx.http, &h).await;
+    let status = ctx.leader_status(&h).await;
     match input.record.progress.as_deref() {
         None => match status {
             Some(LeaderStatus::ReadyToPromote) => {
@@ -498,7 +434,7 @@ async fn promote(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Outc
         Some("promote-sent") => match status {
             // A promote that was received moves the status past ReadyToPromote at once; still
             // ReadyToPromote means the earlier one (if any) never arrived.
-            Some(LeaderStatus::ReadyToPromote) => match clients::promote(&ctx.http, &h).await {
+            Some(LeaderStatus::ReadyToPromote) => match ctx.promote(&h).await {
                 Ok(PromoteAnswer::Success) => {
                     progress("promoted", format!("{svc} accepted promote"))
                 }
@@ -517,7 +453,7 @@ async fn promote(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Outc
             Some(LeaderStatus::Initializing) | None => wait(format!("{svc} is restarting")),
         },
         Some(_) => match status {
-            Some(LeaderStatus::IsLeader) => match clients::mz_version(&h).await {
+            Some(LeaderStatus::IsLeader) => match ctx.mz_version(&h).await {
                 Ok(v) => Ok(Outcome::Done {
                     message: format!("{svc} is the leader, running {v}"),
                     version: Some(v),
@@ -535,8 +471,8 @@ async fn promote(ctx: &Context, input: &StepInput<'_>, svc: &str) -> Result<Outc
 }
 
 /// ReplaceEnvironmentdStatefulSet: swap the image in place, wait for the rollout, check the version.
-async fn replace(
-    ctx: &Context,
+async fn replace<C: Cluster>(
+    ctx: &C,
     input: &StepInput<'_>,
     svc: &str,
     tag: &str,
@@ -544,8 +480,7 @@ async fn replace(
 ) -> Result<Outcome, Error> {
     let ns = input.namespace();
     let sts_name = input.statefulset(svc);
-    let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(sts) = sts_api.get_opt(&sts_name).await? else {
+    let Some(sts) = ctx.statefulset(ns, &sts_name).await? else {
         return Ok(Outcome::Failed(format!(
             "StatefulSet {sts_name} does not exist"
         )));
@@ -573,13 +508,7 @@ async fn replace(
             .map(|(r, _)| r)
             .unwrap_or(&image)
             .to_string();
-        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container.name, "image": format!("{repo}:{tag}")}]}}}});
-        sts_api
-            .patch(
-                &sts_name,
-                &PatchParams::default(),
-                &Patch::Strategic(&patch),
-            )
+        ctx.set_image(ns, &sts_name, &container.name, &format!("{repo}:{tag}"))
             .await?;
         return progress(
             "replaced",
@@ -594,8 +523,7 @@ async fn replace(
         && status.ready_replicas.unwrap_or(0) == want
         && status.current_revision == status.update_revision;
     if expect_failure {
-        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-        let pod = pods.get_opt(&format!("{sts_name}-0")).await?;
+        let pod = ctx.pod(ns, &format!("{sts_name}-0")).await?;
         let exit = pod.and_then(|p| {
             p.status?
                 .container_statuses?
@@ -627,7 +555,7 @@ async fn replace(
     let Some(h) = host(ctx, input, svc).await? else {
         return wait("no pod address yet");
     };
-    match clients::mz_version(&h).await {
+    match ctx.mz_version(&h).await {
         Ok(v) if v == tag => Ok(Outcome::Done {
             message: format!("{svc} runs {v}"),
             version: Some(v),

@@ -7,16 +7,14 @@
 
 pub mod actions;
 pub mod clients;
+pub mod io;
+pub mod machine;
 pub mod render;
 
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use k8s_openapi::{
-    api::apps::v1::StatefulSet,
-    apimachinery::pkg::apis::meta::v1::{Condition, Time},
-    jiff::Timestamp,
-};
+use k8s_openapi::{api::apps::v1::StatefulSet, jiff::Timestamp};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{DeleteParams, ListParams, Patch, PatchParams},
@@ -30,13 +28,14 @@ use kube::{
 use serde_json::json;
 use tracing::{info, warn};
 
-use self::actions::{Outcome, StepInput};
+use self::{
+    actions::StepInput,
+    machine::{fail_step, now, start_step, summarize},
+};
 use crate::{
     api::{
         FIELD_MANAGER, names,
-        v1alpha1::{
-            CleanupAction, RunPhase, ScenarioRun, ScenarioRunStatus, StepRecord, StepState,
-        },
+        v1alpha1::{CleanupAction, RunPhase, ScenarioRun, ScenarioRunStatus, StepState},
     },
     plan::{self, PlannedStep},
 };
@@ -81,10 +80,6 @@ fn poll_interval(run: &ScenarioRun) -> Duration {
         .unwrap_or(Duration::from_secs(1))
 }
 
-fn now() -> Time {
-    Time(Timestamp::now())
-}
-
 /// Starts the controller; returns when it stops (signal).
 pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     let runs: Api<ScenarioRun> = match &settings.namespace {
@@ -117,8 +112,19 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         names::MANAGED_BY.1
     ));
     info!(namespace = ?settings.namespace, "scenario-operator running");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = match &settings.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    // Pods belong to StatefulSets, not to runs: map them back to their run by label, so a pod
+    // becoming Ready or restarting wakes its run at once.
+    let run_pods = watcher::Config::default().labels(&names::run_label());
     Controller::new(runs, watcher::Config::default())
         .owns(statefulsets, owned)
+        .watches(pods, run_pods, |pod| {
+            let run = pod.labels().get(&names::run_label())?.clone();
+            Some(kube::runtime::reflector::ObjectRef::new(&run).within(&pod.namespace()?))
+        })
         .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
@@ -173,75 +179,6 @@ async fn write_status(
 
 fn label(step: &PlannedStep) -> String {
     format!("{} {}", step.action.kind(), step.action.summary())
-}
-
-fn set_condition(
-    status: &mut ScenarioRunStatus,
-    generation: Option<i64>,
-    type_: &str,
-    ok: bool,
-    reason: &str,
-    message: &str,
-) {
-    let value = if ok { "True" } else { "False" };
-    let existing = status.conditions.iter().position(|c| c.type_ == type_);
-    let transition = match existing.map(|i| &status.conditions[i]) {
-        Some(c) if c.status == value => c.last_transition_time.clone(),
-        _ => now(),
-    };
-    let c = Condition {
-        type_: type_.into(),
-        status: value.into(),
-        reason: reason.into(),
-        message: message.into(),
-        observed_generation: generation,
-        last_transition_time: transition,
-    };
-    match existing {
-        Some(i) => status.conditions[i] = c,
-        None => status.conditions.push(c),
-    }
-}
-
-/// Phase, progress and conditions derived from the steps.
-fn summarize(
-    status: &mut ScenarioRunStatus,
-    generation: Option<i64>,
-    phase: RunPhase,
-    message: String,
-) {
-    let n = status.steps.len();
-    let current = status
-        .steps
-        .iter()
-        .position(|s| !matches!(s.state, StepState::Succeeded | StepState::Skipped));
-    let shown = current.unwrap_or(n.saturating_sub(1));
-    status.progress = Some(format!("{}/{n}", current.map(|i| i + 1).unwrap_or(n)));
-    status.current_action = status
-        .steps
-        .get(shown)
-        .and_then(|s| s.plan.get("action"))
-        .and_then(|a| a.as_str())
-        .map(str::to_string);
-    status.phase = Some(phase);
-    status.observed_generation = generation;
-    status.message = Some(message.clone());
-    let (ready, progressing, failed) = match phase {
-        RunPhase::Succeeded => (true, false, false),
-        RunPhase::Failed | RunPhase::Cancelled => (false, false, true),
-        _ => (false, true, false),
-    };
-    let reason = format!("{phase:?}");
-    set_condition(status, generation, "Ready", ready, &reason, &message);
-    set_condition(
-        status,
-        generation,
-        "Progressing",
-        progressing,
-        &reason,
-        &message,
-    );
-    set_condition(status, generation, "Failed", failed, &reason, &message);
 }
 
 /// Deletes what the run created once it ended, per `spec.cleanup` (never an adopted object).
@@ -303,22 +240,7 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
                 return Ok(Requeue::await_change());
             }
             Ok(p) => {
-                status.steps = p
-                    .actions
-                    .iter()
-                    .map(|s| StepRecord {
-                        plan: match serde_json::to_value(s) {
-                            Ok(serde_json::Value::Object(m)) => m,
-                            _ => Default::default(),
-                        },
-                        state: StepState::Pending,
-                        attempt: 0,
-                        started_at: None,
-                        finished_at: None,
-                        message: None,
-                        progress: None,
-                    })
-                    .collect();
+                status.steps = machine::plan_steps(&p);
                 status.started_at = Some(now());
                 let message = format!("planned {} steps", status.steps.len());
                 summarize(&mut status, generation, RunPhase::Running, message.clone());
@@ -359,16 +281,6 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
     let number = index + 1;
     let what = label(&planned);
 
-    let fail = |status: &mut ScenarioRunStatus, cause: String| {
-        let message = format!("step {number} ({what}) failed: {cause}");
-        let step = &mut status.steps[index];
-        step.state = StepState::Failed;
-        step.finished_at = Some(now());
-        step.message = Some(cause);
-        summarize(status, generation, RunPhase::Failed, message.clone());
-        message
-    };
-
     // The whole run's time limit.
     let run_limit = run
         .spec
@@ -380,8 +292,11 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
         && Duration::try_from(Timestamp::now().duration_since(started.0)).unwrap_or_default()
             > run_limit
     {
-        let message = fail(
+        let message = fail_step(
             &mut status,
+            index,
+            &what,
+            generation,
             format!("the run exceeded its time limit of {run_limit:?}"),
         );
         write_status(&ctx, &run, &status).await?;
@@ -391,12 +306,7 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
     }
 
     if status.steps[index].state == StepState::Pending {
-        let step = &mut status.steps[index];
-        step.state = StepState::Running;
-        step.attempt += 1;
-        step.started_at = Some(now());
-        let message = format!("step {number}: {what}");
-        summarize(&mut status, generation, RunPhase::Running, message.clone());
+        let message = start_step(&mut status, index, &what, generation);
         write_status(&ctx, &run, &status).await?;
         publish(&ctx, &run, EventType::Normal, "StepStarted", message).await;
         return Ok(Requeue::requeue(Duration::ZERO));
@@ -413,7 +323,13 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
         Duration::try_from(Timestamp::now().duration_since(step_started)).unwrap_or_default();
     if elapsed > limit {
         let last = status.steps[index].message.clone().unwrap_or_default();
-        let message = fail(&mut status, format!("timed out after {limit:?} ({last})"));
+        let message = fail_step(
+            &mut status,
+            index,
+            &what,
+            generation,
+            format!("timed out after {limit:?} ({last})"),
+        );
         write_status(&ctx, &run, &status).await?;
         publish(&ctx, &run, EventType::Warning, "StepFailed", message).await;
         cleanup(&ctx, &run, false).await?;
@@ -427,54 +343,23 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
         number,
         action: &planned.action,
     };
-    let outcome = actions::execute(&ctx, input).await?;
-    match outcome {
-        Outcome::Done { message, version } => {
-            let step = &mut status.steps[index];
-            step.state = StepState::Succeeded;
-            step.finished_at = Some(now());
-            step.message = Some(message.clone());
-            if let Some(v) = version {
-                status.current_version = Some(v);
-            }
-            let note = format!("step {number} ({what}): {message}");
-            summarize(&mut status, generation, RunPhase::Running, note.clone());
-            write_status(&ctx, &run, &status).await?;
-            publish(&ctx, &run, EventType::Normal, "StepSucceeded", note).await;
-            Ok(Requeue::requeue(Duration::ZERO))
-        }
-        Outcome::Wait(message) => {
-            if status.steps[index].message.as_deref() != Some(message.as_str()) {
-                status.steps[index].message = Some(message.clone());
-                summarize(
-                    &mut status,
-                    generation,
-                    RunPhase::Running,
-                    format!("step {number} ({what}): {message}"),
-                );
-                write_status(&ctx, &run, &status).await?;
-            }
-            Ok(Requeue::requeue(poll))
-        }
-        Outcome::Progress { marker, message } => {
-            let step = &mut status.steps[index];
-            step.progress = Some(marker);
-            step.message = Some(message);
-            write_status(&ctx, &run, &status).await?;
-            Ok(Requeue::requeue(Duration::ZERO))
-        }
-        Outcome::Applied(statement) => {
-            status.applied_statements.push(statement.clone());
-            status.steps[index].message = Some(format!("applied {statement}"));
-            write_status(&ctx, &run, &status).await?;
-            Ok(Requeue::requeue(Duration::ZERO))
-        }
-        Outcome::Failed(cause) => {
-            let message = fail(&mut status, cause);
-            write_status(&ctx, &run, &status).await?;
-            publish(&ctx, &run, EventType::Warning, "StepFailed", message).await;
+    let outcome = actions::execute(ctx.as_ref(), input).await?;
+    let effect = machine::apply_outcome(&mut status, index, &what, generation, outcome);
+    if effect.write {
+        write_status(&ctx, &run, &status).await?;
+    }
+    if let Some((type_, reason, note)) = effect.event {
+        publish(&ctx, &run, type_, reason, note).await;
+    }
+    match effect.next {
+        machine::Next::Again => Ok(Requeue::requeue(Duration::ZERO)),
+        machine::Next::Poll => Ok(Requeue::requeue(poll)),
+        machine::Next::Finished => {
             cleanup(&ctx, &run, false).await?;
             Ok(Requeue::await_change())
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
