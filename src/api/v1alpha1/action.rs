@@ -161,6 +161,8 @@ pub struct ActionSpec {
     #[schemars(extend("maxProperties" = 100))]
     pub additional_system_parameter_defaults: Option<BTreeMap<String, String>>,
     /// StartMz: whose default system parameters apply (a version template). Default: `tag`.
+    /// Resolved and reported in the plan; the parameters themselves come from
+    /// `systemParameterDefaults` (there is no per-version table of Materialize's defaults here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64), pattern(TAG_PATTERN))]
     pub system_parameter_version: Option<String>,
@@ -173,6 +175,7 @@ pub struct ActionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
     /// StartMz: restart behaviour. Default `No`, or `OnFailure` with a deploy generation.
+    /// Recorded for fidelity with platform-checks: StatefulSet pods always restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartPolicy>,
     /// StartMz: force builtin migrations (e.g. `all`): adds `--unsafe-mode

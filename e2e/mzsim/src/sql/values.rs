@@ -10,6 +10,17 @@ use pgwire::{
 };
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, to_sql_checked};
 
+/// Writes raw bytes as a value (or NULL): the same for parameters and results, in both formats.
+fn put(bytes: Option<&[u8]>, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+    match bytes {
+        None => Ok(IsNull::Yes),
+        Some(b) => {
+            out.put_slice(b);
+            Ok(IsNull::No)
+        }
+    }
+}
+
 /// A bound parameter: the client's bytes and the format it chose.
 #[derive(Debug)]
 pub struct RawParam {
@@ -23,13 +34,7 @@ impl ToSql for RawParam {
         _ty: &Type,
         out: &mut BytesMut,
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        match &self.bytes {
-            None => Ok(IsNull::Yes),
-            Some(b) => {
-                out.put_slice(b);
-                Ok(IsNull::No)
-            }
-        }
+        put(self.bytes.as_deref(), out)
     }
 
     fn accepts(_ty: &Type) -> bool {
@@ -71,13 +76,7 @@ impl ToSql for RawValue {
         _ty: &Type,
         out: &mut BytesMut,
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        match &self.0 {
-            None => Ok(IsNull::Yes),
-            Some(b) => {
-                out.put_slice(b);
-                Ok(IsNull::No)
-            }
-        }
+        put(self.0.as_deref(), out)
     }
 
     fn accepts(_ty: &Type) -> bool {
@@ -94,12 +93,6 @@ impl ToSqlText for RawValue {
         out: &mut BytesMut,
         _options: &FormatOptions,
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        match &self.0 {
-            None => Ok(IsNull::Yes),
-            Some(b) => {
-                out.put_slice(b);
-                Ok(IsNull::No)
-            }
-        }
+        put(self.0.as_deref(), out)
     }
 }
