@@ -1,6 +1,7 @@
 //! scenario-operator: rehearses Materialize upgrades on Kubernetes.
 //!
 //! - [`api`]: the `ScenarioRun` resource and shared names.
+//! - [`checks`]: the testdrive-dialect check scripts.
 //! - [`plan`]: the pure planner (built-in scenarios, enrichment, semantic checks).
 //! - [`manifest`]: reading manifests with field-path and line errors.
 //! - [`version`]: Materialize versions and upgrade rules.
@@ -9,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod checks;
 pub mod cli;
 pub mod manifest;
 pub mod operator;
