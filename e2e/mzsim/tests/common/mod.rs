@@ -212,6 +212,10 @@ impl Mz {
 impl Drop for Mz {
     fn drop(&mut self) {
         self.kill();
+        // Keep the log only when the test failed (its assertion message shows it too).
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
