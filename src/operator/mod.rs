@@ -177,10 +177,6 @@ async fn write_status(
     Ok(())
 }
 
-fn label(step: &PlannedStep) -> String {
-    format!("{} {}", step.action.kind(), step.action.summary())
-}
-
 /// Deletes what the run created once it ended, per `spec.cleanup` (never an adopted object).
 async fn cleanup(ctx: &Context, run: &ScenarioRun, succeeded: bool) -> Result<(), Error> {
     let policy = if succeeded {
@@ -279,7 +275,7 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
             }
         };
     let number = index + 1;
-    let what = label(&planned);
+    let what = planned.action.label();
 
     // The whole run's time limit.
     let run_limit = run

@@ -349,7 +349,7 @@ async fn drive_counting(
         let planned: PlannedStep =
             serde_json::from_value(serde_json::Value::Object(status.steps[index].plan.clone()))
                 .unwrap();
-        let what = format!("{} {}", planned.action.kind(), planned.action.summary());
+        let what = planned.action.label();
         match status.steps[index].state {
             StepState::Pending => {
                 start_step(&mut status, index, &what, None);

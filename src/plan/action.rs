@@ -150,6 +150,11 @@ impl Action {
         }
     }
 
+    /// `StartMz mz-1 v26.1.0`: how steps are named in messages, Events and errors.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.kind(), self.summary())
+    }
+
     /// A short human summary of the parameters that matter, for tables and messages.
     pub fn summary(&self) -> String {
         let svc = self.mz_service().unwrap_or("-");

@@ -130,7 +130,7 @@ pub fn plan(spec: &ScenarioRunSpec) -> Result<Plan, PlanErrors> {
                 {
                     let step = StepRef {
                         number: index + 1,
-                        label: label(&action),
+                        label: action.label(),
                     };
                     errors.push(PlanError {
                         path: origin_path(item.origin),
@@ -165,11 +165,6 @@ pub fn plan(spec: &ScenarioRunSpec) -> Result<Plan, PlanErrors> {
         base_version: sim.base_version(),
         requires_external_idempotence: sim.repeats_manipulate(),
     })
-}
-
-/// `StartMz mz-1 v26.1.0` style label.
-fn label(action: &Action) -> String {
-    format!("{} {}", action.kind(), action.summary())
 }
 
 /// The action list before enrichment: the built-in scenario's or `spec.actions`.

@@ -349,7 +349,8 @@ pub fn resolve(
 
 /// Applies [`PARAMS`]: parameters the action does not take, and required ones it lacks.
 fn check_params(a: &ActionSpec, err: &mut impl FnMut(&str, String)) {
-    for name in a.set_params() {
+    let set = a.set_params();
+    for name in set.iter().cloned() {
         let Some(param) = PARAMS.iter().find(|p| p.name == name) else {
             err(&name, format!("{name} has no entry in the parameter table"));
             continue;
@@ -364,7 +365,6 @@ fn check_params(a: &ActionSpec, err: &mut impl FnMut(&str, String)) {
             err(&name, msg);
         }
     }
-    let set = a.set_params();
     for param in PARAMS.iter().filter(|p| p.required.contains(&a.action)) {
         if !set.iter().any(|s| s == param.name) {
             err(param.name, format!("{} requires {}", a.action, param.name));
