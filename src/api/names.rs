@@ -68,6 +68,24 @@ pub fn logs_configmap(run: &str, step: usize) -> String {
     fit(format!("{run}-step{step}-logs"), 63)
 }
 
+/// ConfigMap freezing the checks a run resolved when it started.
+pub fn checks_configmap(run: &str) -> String {
+    fit(format!("{run}-checks"), 253)
+}
+
+/// Key of the frozen checks in [`checks_configmap`].
+pub const CHECKS_KEY: &str = "checks.json";
+
+/// Label a team may put on ConfigMaps of a check library (any label selector works).
+pub fn check_library_label() -> String {
+    format!("{LABEL_PREFIX}check-library")
+}
+
+/// The SQL session a check's phase runs its commands in.
+pub fn check_session(namespace: &str, run: &str, step: usize, check: &str) -> String {
+    format!("{namespace}/{run}/step{step}/{check}")
+}
+
 /// The stable DNS name of a StatefulSet pod through its headless Service.
 pub fn pod_dns(run: &str, mz_service: &str, namespace: &str) -> String {
     let sts = statefulset(run, mz_service);

@@ -1,4 +1,8 @@
-//! Data checks (Initialize / Manipulate / Validate) in the testdrive dialect. So far: the
-//! script language ([`script`]); the check model, where checks live and the runner come next.
+//! Data checks (Initialize / Manipulate / Validate) in the testdrive dialect: the script
+//! language ([`script`]), checks and where they come from ([`library`]), and the runner's pure
+//! decisions ([`runner`]): what is safe to repeat, whether a result is the expected one, and
+//! how a check's record moves. The operator does the IO.
 
+pub mod library;
+pub mod runner;
 pub mod script;

@@ -31,6 +31,62 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The line the command starts on.
+    pub fn line(&self) -> usize {
+        match self {
+            Command::Query { line, .. }
+            | Command::Fail { line, .. }
+            | Command::PostgresExecute { line, .. } => *line,
+        }
+    }
+
+    /// The statement text, as shown when it fails.
+    pub fn text(&self) -> String {
+        match self {
+            Command::Query { sql, .. } => format!("> {sql}"),
+            Command::Fail { sql, .. } => format!("! {sql}"),
+            Command::PostgresExecute {
+                connection,
+                statements,
+                ..
+            } => format!(
+                "$ postgres-execute connection={connection}\n{}",
+                statements.join("\n")
+            ),
+        }
+    }
+
+    /// Every `${name}` the command uses, with the command's line.
+    pub fn variables(&self) -> Vec<(usize, String)> {
+        let texts: Vec<&str> = match self {
+            Command::Query { sql, rows, .. } => std::iter::once(sql.as_str())
+                .chain(rows.iter().flatten().map(String::as_str))
+                .collect(),
+            Command::Fail { sql, .. } => vec![sql.as_str()],
+            Command::PostgresExecute {
+                connection,
+                statements,
+                ..
+            } => std::iter::once(connection.as_str())
+                .chain(statements.iter().map(String::as_str))
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for t in texts {
+            let mut rest = t;
+            while let Some(start) = rest.find("${") {
+                let Some(end) = rest[start..].find('}') else {
+                    break;
+                };
+                out.push((self.line(), rest[start + 2..start + end].to_string()));
+                rest = &rest[start + end + 1..];
+            }
+        }
+        out
+    }
+}
+
 /// How an expected error is matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorMatch {

@@ -18,11 +18,12 @@ use crate::{
         names,
         v1alpha1::{ScenarioRun, ScenarioRunStatus, StepRecord},
     },
+    checks::library::Phase,
     plan::{Action, action::StartMz},
 };
 
 /// What a pass of a step achieved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Done {
         message: String,
@@ -37,6 +38,13 @@ pub enum Outcome {
     /// A ConfigureMz statement is now applied (remembered for the whole run).
     Applied(String),
     Failed(String),
+    /// A check step's pass: the checks' records; `end` once every check finished (`Err` when
+    /// one failed), with the per-check summary; `moved` when a check got further.
+    Checks {
+        records: Vec<crate::api::v1alpha1::CheckRecord>,
+        end: Option<Result<String, String>>,
+        moved: bool,
+    },
 }
 
 fn done(message: impl Into<String>) -> Result<Outcome, Error> {
@@ -190,9 +198,15 @@ pub async fn execute<C: Cluster>(ctx: &C, input: StepInput<'_>) -> Result<Outcom
             )
             .await
         }
-        Action::Initialize { .. } | Action::Manipulate { .. } | Action::Validate { .. } => done(
-            "no checks ran: the checks runner is not part of this operator yet, so this phase runs no statements",
-        ),
+        Action::Initialize { mz_service } => {
+            check_step(ctx, &input, Phase::Initialize, mz_service).await
+        }
+        Action::Manipulate { mz_service, phase } => {
+            check_step(ctx, &input, Phase::Manipulate(*phase), mz_service).await
+        }
+        Action::Validate { mz_service } => {
+            check_step(ctx, &input, Phase::Validate, mz_service).await
+        }
         Action::SystemVarChange {
             mz_service,
             name,
@@ -218,6 +232,32 @@ pub async fn execute<C: Cluster>(ctx: &C, input: StepInput<'_>) -> Result<Outcom
             }
         }
     }
+}
+
+/// Initialize / Manipulate / Validate: every selected check's script for the phase.
+async fn check_step<C: Cluster>(
+    ctx: &C,
+    input: &StepInput<'_>,
+    phase: Phase,
+    svc: &str,
+) -> Result<Outcome, Error> {
+    if input.record.checks.is_empty() {
+        return done(match &input.run.spec.checks {
+            None => "no checks configured (spec.checks), so this phase ran nothing",
+            Some(_) => "no checks selected, so this phase ran nothing",
+        });
+    }
+    let Some(h) = host(ctx, input, svc).await? else {
+        return wait("no pod address yet");
+    };
+    let s = super::checks::StepCtx {
+        run: input.run,
+        status: input.status,
+        index: input.number - 1,
+        records: &input.record.checks,
+        host: &h,
+    };
+    super::checks::step(ctx, s, phase).await
 }
 
 /// StartMz: apply the objects, wait for the pod to be Ready on the new revision, then the

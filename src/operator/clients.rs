@@ -4,10 +4,13 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 use tracing::debug;
 
-use crate::plan::action::INTERNAL_HTTP_PORT;
+use crate::{
+    checks::runner::{Rows, SqlFailure},
+    plan::action::INTERNAL_HTTP_PORT,
+};
 
 /// Time limit of one HTTP call or SQL connect/statement.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -121,6 +124,97 @@ pub async fn execute(client: &Client, statement: &str) -> Result<(), String> {
         .await
         .map_err(|_| format!("{statement}: timed out"))?
         .map_err(|e| format!("{statement}: {}", db_message(&e)))
+}
+
+/// Time limit of one check statement (a check's expected result is retried separately).
+pub const CHECK_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn failure(e: &tokio_postgres::Error) -> SqlFailure {
+    match e.as_db_error() {
+        Some(db) => SqlFailure::Db(db.message().to_string()),
+        None => SqlFailure::Lost(e.to_string()),
+    }
+}
+
+/// Runs a check's statement with the simple protocol and returns its rows as text. Booleans
+/// are spelled `true`/`false` as testdrive prints them; their columns are found by preparing
+/// the query first (only queries: preparing DDL would be pointless).
+pub async fn check_query(client: &Client, sql: &str) -> Result<Rows, SqlFailure> {
+    let first = sql
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let booleans: Vec<bool> = if matches!(first.as_str(), "SELECT" | "WITH" | "TABLE" | "VALUES") {
+        match tokio::time::timeout(CALL_TIMEOUT, client.prepare(sql)).await {
+            Ok(Ok(stmt)) => stmt
+                .columns()
+                .iter()
+                .map(|c| *c.type_() == tokio_postgres::types::Type::BOOL)
+                .collect(),
+            // The query itself reports the problem.
+            _ => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    let messages = tokio::time::timeout(CHECK_STATEMENT_TIMEOUT, client.simple_query(sql))
+        .await
+        .map_err(|_| SqlFailure::Lost(format!("no answer within {CHECK_STATEMENT_TIMEOUT:?}")))?
+        .map_err(|e| failure(&e))?;
+    let mut out = Rows::default();
+    for m in messages {
+        match m {
+            SimpleQueryMessage::RowDescription(cols) => {
+                out.columns = cols.iter().map(|c| c.name().to_string()).collect();
+            }
+            SimpleQueryMessage::Row(row) => {
+                let values = (0..row.len())
+                    .map(|i| {
+                        row.get(i).map(|v| match (booleans.get(i), v) {
+                            (Some(true), "t") => "true".to_string(),
+                            (Some(true), "f") => "false".to_string(),
+                            _ => v.to_string(),
+                        })
+                    })
+                    .collect();
+                out.rows.push(values);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// testdrive's `$ postgres-execute`: connects to `url` (database `materialize` unless it names
+/// one) and runs the statements in order.
+pub async fn postgres_execute(url: &str, statements: &[String]) -> Result<(), SqlFailure> {
+    let mut cfg: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| SqlFailure::Db(format!("connection={url}: {e}")))?;
+    if cfg.get_dbname().is_none() {
+        cfg.dbname("materialize");
+    }
+    cfg.application_name("scenario-operator")
+        .connect_timeout(CALL_TIMEOUT);
+    let (client, connection) = tokio::time::timeout(CALL_TIMEOUT, cfg.connect(NoTls))
+        .await
+        .map_err(|_| SqlFailure::Lost(format!("connecting to {url} timed out")))?
+        .map_err(|e| SqlFailure::Lost(format!("connecting to {url}: {}", db_message(&e))))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            debug!(error = %e, "SQL connection closed");
+        }
+    });
+    for s in statements {
+        tokio::time::timeout(CHECK_STATEMENT_TIMEOUT, client.batch_execute(s))
+            .await
+            .map_err(|_| {
+                SqlFailure::Lost(format!("{s}: no answer within {CHECK_STATEMENT_TIMEOUT:?}"))
+            })?
+            .map_err(|e| failure(&e))?;
+    }
+    Ok(())
 }
 
 /// `SELECT mz_version()` → the semver part (`v26.1.0` of `v26.1.0 (abc)`).

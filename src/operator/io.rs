@@ -9,7 +9,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api,
-    api::{DeleteParams, LogParams, Patch, PatchParams},
+    api::{DeleteParams, ListParams, LogParams, Patch, PatchParams},
 };
 use serde_json::json;
 
@@ -17,7 +17,13 @@ use super::{
     Context, Error,
     clients::{self, LeaderStatus, PromoteAnswer},
 };
-use crate::api::FIELD_MANAGER;
+use crate::{
+    api::{
+        FIELD_MANAGER,
+        v1alpha1::{ScenarioRun, ScenarioRunStatus},
+    },
+    checks::runner::{Rows, SqlFailure},
+};
 
 /// Bytes of each log (current, previous) a KillMz keeps: two fit a ConfigMap's 1 MiB.
 const LOG_TAIL_BYTES: i64 = 400 * 1024;
@@ -60,6 +66,18 @@ pub trait Cluster {
         statements: &[&str],
     ) -> Result<(), String>;
     async fn mz_version(&self, host: &str) -> Result<String, String>;
+    async fn configmap(&self, ns: &str, name: &str) -> Result<Option<ConfigMap>, Error>;
+    /// ConfigMaps matching a label selector (string form).
+    async fn configmaps(&self, ns: &str, selector: &str) -> Result<Vec<ConfigMap>, Error>;
+    /// Writes the run's whole status now (a write-ahead record before an unrepeatable act).
+    async fn save_status(&self, run: &ScenarioRun, status: &ScenarioRunStatus)
+    -> Result<(), Error>;
+    /// One check command as `materialize` in the check's own session (kept between passes).
+    async fn check_sql(&self, session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure>;
+    /// testdrive's `$ postgres-execute`: a fresh connection, statements in order.
+    async fn postgres_execute(&self, url: &str, statements: &[String]) -> Result<(), SqlFailure>;
+    /// Closes a check's session.
+    async fn end_session(&self, session: &str);
 }
 
 impl Cluster for Context {
@@ -189,5 +207,50 @@ impl Cluster for Context {
 
     async fn mz_version(&self, host: &str) -> Result<String, String> {
         clients::mz_version(host).await
+    }
+
+    async fn configmap(&self, ns: &str, name: &str) -> Result<Option<ConfigMap>, Error> {
+        Ok(Api::<ConfigMap>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await?)
+    }
+
+    async fn configmaps(&self, ns: &str, selector: &str) -> Result<Vec<ConfigMap>, Error> {
+        let lp = ListParams::default().labels(selector);
+        Ok(Api::<ConfigMap>::namespaced(self.client.clone(), ns)
+            .list(&lp)
+            .await?
+            .items)
+    }
+
+    async fn save_status(
+        &self,
+        run: &ScenarioRun,
+        status: &ScenarioRunStatus,
+    ) -> Result<(), Error> {
+        super::write_status(self, run, status).await
+    }
+
+    async fn check_sql(&self, session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure> {
+        // The client is taken out while in use so other checks' sessions are not held up.
+        let cached = self.sessions.lock().await.remove(session);
+        let client = match cached {
+            Some((h, c)) if h == host && !c.is_closed() => c,
+            _ => clients::sql(host, false).await.map_err(SqlFailure::Lost)?,
+        };
+        let result = clients::check_query(&client, sql).await;
+        self.sessions
+            .lock()
+            .await
+            .insert(session.to_string(), (host.to_string(), client));
+        result
+    }
+
+    async fn postgres_execute(&self, url: &str, statements: &[String]) -> Result<(), SqlFailure> {
+        clients::postgres_execute(url, statements).await
+    }
+
+    async fn end_session(&self, session: &str) {
+        self.sessions.lock().await.remove(session);
     }
 }

@@ -9,7 +9,7 @@ use kube::runtime::events::EventType;
 
 use super::actions::Outcome;
 use crate::{
-    api::v1alpha1::{RunPhase, ScenarioRunStatus, StepRecord, StepState},
+    api::v1alpha1::{CheckRecord, CheckState, RunPhase, ScenarioRunStatus, StepRecord, StepState},
     plan::Plan,
 };
 
@@ -107,10 +107,16 @@ pub fn summarize(
 }
 
 /// The plan frozen into step records, all Pending.
-pub fn plan_steps(plan: &Plan) -> Vec<StepRecord> {
+/// Check steps get one record per check (`checks`: Pending, or Skipped with the reason).
+pub fn plan_steps(plan: &Plan, checks: &[CheckRecord]) -> Vec<StepRecord> {
     plan.actions
         .iter()
         .map(|s| StepRecord {
+            checks: if s.action.kind().is_check_phase() {
+                checks.to_vec()
+            } else {
+                Vec::new()
+            },
             plan: match serde_json::to_value(s) {
                 Ok(serde_json::Value::Object(m)) => m,
                 _ => Default::default(),
@@ -219,6 +225,55 @@ pub fn apply_outcome(
                 write: true,
                 event: None,
                 next: Next::Again,
+            }
+        }
+        Outcome::Checks {
+            records,
+            end,
+            moved,
+        } => {
+            status.steps[index].checks = records;
+            match end {
+                Some(Ok(summary)) => apply_outcome(
+                    status,
+                    index,
+                    what,
+                    generation,
+                    Outcome::Done {
+                        message: summary,
+                        version: None,
+                    },
+                ),
+                Some(Err(summary)) => {
+                    apply_outcome(status, index, what, generation, Outcome::Failed(summary))
+                }
+                None => {
+                    let records = &status.steps[index].checks;
+                    let finished = records
+                        .iter()
+                        .filter(|r| !matches!(r.state, CheckState::Pending | CheckState::Running))
+                        .count();
+                    let mut message = format!("checks: {finished}/{} finished", records.len());
+                    if let Some(r) = records.iter().find(|r| r.tries > 0) {
+                        message.push_str(&format!(
+                            "; {} retrying line {}",
+                            r.name,
+                            r.line.unwrap_or(0)
+                        ));
+                    }
+                    status.steps[index].message = Some(message.clone());
+                    summarize(
+                        status,
+                        generation,
+                        RunPhase::Running,
+                        format!("step {number} ({what}): {message}"),
+                    );
+                    Effect {
+                        write: true,
+                        event: None,
+                        next: if moved { Next::Again } else { Next::Poll },
+                    }
+                }
             }
         }
         Outcome::Failed(cause) => {

@@ -6,6 +6,7 @@
 //! by a status write, so a restarted operator resumes without repeating it.
 
 pub mod actions;
+pub mod checks;
 pub mod clients;
 pub mod io;
 pub mod machine;
@@ -63,6 +64,9 @@ pub struct Context {
     pub http: reqwest::Client,
     pub settings: Settings,
     recorder: Recorder,
+    /// Check sessions by [`names::check_session`], with the host they are connected to.
+    sessions:
+        tokio::sync::Mutex<std::collections::HashMap<String, (String, tokio_postgres::Client)>>,
 }
 
 /// Default time limits: WaitReadyMz as platform-checks (900 s), everything else 10 minutes.
@@ -105,6 +109,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         http: clients::http_client(),
         recorder: Recorder::new(client.clone(), reporter),
         settings: settings.clone(),
+        sessions: Default::default(),
     });
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
@@ -236,7 +241,17 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
                 return Ok(Requeue::await_change());
             }
             Ok(p) => {
-                status.steps = machine::plan_steps(&p);
+                let checks = match checks::collect(ctx.as_ref(), &run, &p).await? {
+                    Ok(c) => c,
+                    Err(errors) => {
+                        let message = format!("the checks were refused: {}", errors.join("\n"));
+                        summarize(&mut status, generation, RunPhase::Failed, message.clone());
+                        write_status(&ctx, &run, &status).await?;
+                        publish(&ctx, &run, EventType::Warning, "ChecksRefused", message).await;
+                        return Ok(Requeue::await_change());
+                    }
+                };
+                status.steps = machine::plan_steps(&p, &checks);
                 status.started_at = Some(now());
                 let message = format!("planned {} steps", status.steps.len());
                 summarize(&mut status, generation, RunPhase::Running, message.clone());

@@ -14,12 +14,14 @@ use serde_json::json;
 use super::{
     Error,
     actions::{self, Outcome, StepInput},
+    checks::collect,
     clients::{LeaderStatus, PromoteAnswer},
     io::Cluster,
     machine::{apply_outcome, plan_steps, start_step},
 };
 use crate::{
-    api::v1alpha1::{ScenarioRun, ScenarioRunSpec, ScenarioRunStatus, StepState},
+    api::v1alpha1::{CheckState, ScenarioRun, ScenarioRunSpec, ScenarioRunStatus, StepState},
+    checks::runner::{Rows, SqlFailure},
     plan::{self, PlannedStep},
 };
 
@@ -44,7 +46,11 @@ struct State {
     promote_posts: BTreeMap<String, u32>,
     /// Every SQL statement run, with the StatefulSet it ran on.
     sql: Vec<(String, String)>,
-    configmaps: Vec<String>,
+    configmaps: BTreeMap<String, ConfigMap>,
+    /// Tables of the checks' tiny SQL engine: name → rows of one text column.
+    tables: BTreeMap<String, Vec<String>>,
+    /// The last write-ahead status a pass saved (what survives a crash).
+    saved: Option<ScenarioRunStatus>,
 }
 
 #[derive(Default)]
@@ -213,7 +219,7 @@ impl Cluster for FakeCluster {
             .lock()
             .unwrap()
             .configmaps
-            .push(cm.metadata.name.clone().unwrap());
+            .insert(cm.metadata.name.clone().unwrap(), cm.clone());
         Ok(())
     }
 
@@ -297,6 +303,92 @@ impl Cluster for FakeCluster {
             .map(|_| env.version.clone())
             .ok_or_else(|| "connection refused".into())
     }
+
+    async fn configmap(&self, _ns: &str, name: &str) -> Result<Option<ConfigMap>, Error> {
+        Ok(self.state.lock().unwrap().configmaps.get(name).cloned())
+    }
+
+    async fn configmaps(&self, _ns: &str, selector: &str) -> Result<Vec<ConfigMap>, Error> {
+        let (k, v) = selector.split_once('=').expect("k=v selector");
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .configmaps
+            .values()
+            .filter(|cm| {
+                cm.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(k))
+                    .map(String::as_str)
+                    == Some(v)
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn save_status(
+        &self,
+        _run: &ScenarioRun,
+        status: &ScenarioRunStatus,
+    ) -> Result<(), Error> {
+        self.state.lock().unwrap().saved = Some(status.clone());
+        Ok(())
+    }
+
+    /// A tiny SQL engine for checks: `CREATE TABLE t …`, `INSERT INTO t VALUES ('x')`,
+    /// `SELECT * FROM t`; anything else fails.
+    async fn check_sql(&self, _session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure> {
+        let mut st = self.state.lock().unwrap();
+        let sts = sts_of(host);
+        if st.envs.get(&sts).and_then(|e| e.status) != Some(LeaderStatus::IsLeader) {
+            return Err(SqlFailure::Lost(format!("{sts} is not a running leader")));
+        }
+        st.sql.push((sts, sql.to_string()));
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        match words.as_slice() {
+            ["CREATE", "TABLE", t, ..] => {
+                if st.tables.contains_key(*t) {
+                    return Err(SqlFailure::Db(format!("catalog item '{t}' already exists")));
+                }
+                st.tables.insert(t.to_string(), Vec::new());
+                Ok(Rows::default())
+            }
+            ["INSERT", "INTO", t, "VALUES", v] => {
+                let v = v.trim_matches(|c| "()'".contains(c)).to_string();
+                let rows = st
+                    .tables
+                    .get_mut(*t)
+                    .ok_or_else(|| SqlFailure::Db(format!("unknown catalog item '{t}'")))?;
+                rows.push(v);
+                Ok(Rows::default())
+            }
+            ["SELECT", "*", "FROM", t] => {
+                let rows = st
+                    .tables
+                    .get(*t)
+                    .ok_or_else(|| SqlFailure::Db(format!("unknown catalog item '{t}'")))?;
+                Ok(Rows {
+                    columns: vec!["v".into()],
+                    rows: rows.iter().map(|r| vec![Some(r.clone())]).collect(),
+                })
+            }
+            _ => Err(SqlFailure::Db(format!("the fake does not know {sql:?}"))),
+        }
+    }
+
+    async fn postgres_execute(&self, _url: &str, statements: &[String]) -> Result<(), SqlFailure> {
+        let mut st = self.state.lock().unwrap();
+        st.sql.extend(
+            statements
+                .iter()
+                .map(|s| ("internal".to_string(), s.clone())),
+        );
+        Ok(())
+    }
+
+    async fn end_session(&self, _session: &str) {}
 }
 
 fn spec(json: serde_json::Value) -> ScenarioRunSpec {
@@ -333,8 +425,10 @@ async fn drive_counting(
     run: &ScenarioRun,
     crash_at: Option<usize>,
 ) -> (ScenarioRunStatus, usize) {
+    let plan = plan::plan(&run.spec).unwrap();
+    let checks = collect(cluster, run, &plan).await.unwrap().unwrap();
     let mut status = ScenarioRunStatus {
-        steps: plan_steps(&plan::plan(&run.spec).unwrap()),
+        steps: plan_steps(&plan, &checks),
         ..Default::default()
     };
     let mut pass = 0;
@@ -367,7 +461,12 @@ async fn drive_counting(
         };
         let outcome = actions::execute(cluster, input).await.unwrap();
         pass += 1;
+        let saved = cluster.state.lock().unwrap().saved.take();
         if Some(pass) == crash_at {
+            // What survives is the last status written: a write-ahead record, if any.
+            if let Some(saved) = saved {
+                status = saved;
+            }
             continue;
         }
         apply_outcome(&mut status, index, &what, None, outcome);
@@ -545,6 +644,15 @@ async fn remaining_actions_do_what_they_name() {
         "{kill:?}"
     );
     assert_eq!(cluster.state.lock().unwrap().configmaps.len(), 1);
+    assert!(
+        cluster
+            .state
+            .lock()
+            .unwrap()
+            .configmaps
+            .keys()
+            .all(|k| k.starts_with("fixture-run-step"))
+    );
     assert_eq!(
         cluster.state.lock().unwrap().sts["fixture-run-b"].0,
         0,
@@ -567,4 +675,133 @@ async fn remaining_actions_do_what_they_name() {
             .unwrap()
             .starts_with("step 2 (SetupSqlServerTesting materialized) failed")
     );
+}
+
+/// A 0dt run with one inline check that inserts a row in each Manipulate phase.
+fn run_with_check(validate: &str) -> ScenarioRun {
+    run_of(spec(json!({
+        "scenario": "ZeroDowntimeUpgradeEntireMzTwoVersions",
+        "checks": {"inline": [{
+            "name": "Inserts",
+            "initialize": "> CREATE TABLE t (v text)\n",
+            "manipulate": ["> INSERT INTO t VALUES ('one')\n", "> INSERT INTO t VALUES ('two')\n"],
+            "validate": validate,
+        }]},
+    })))
+}
+
+fn inserts(cluster: &FakeCluster) -> Vec<String> {
+    cluster
+        .statements()
+        .into_iter()
+        .filter(|s| s.starts_with("INSERT"))
+        .collect()
+}
+
+#[tokio::test]
+async fn checks_run_in_their_phases_and_report_per_check_results() {
+    let run = run_with_check("> SELECT * FROM t\none\ntwo\n");
+    let cluster = FakeCluster::default();
+    let status = drive(&cluster, &run, None).await;
+    assert!(all_succeeded(&status), "{:?}", status.message);
+    assert_eq!(inserts(&cluster).len(), 2);
+    for step in status.steps.iter().filter(|s| {
+        matches!(
+            s.plan["action"].as_str(),
+            Some("Initialize" | "Manipulate" | "Validate")
+        )
+    }) {
+        assert_eq!(step.checks.len(), 1, "{step:?}");
+        assert_eq!(step.checks[0].state, CheckState::Passed, "{step:?}");
+        assert!(step.checks[0].duration.is_some());
+        let message = step.message.as_deref().unwrap();
+        assert!(
+            message.starts_with("checks: 1 passed, 0 failed, 0 skipped\nInserts: passed in "),
+            "{message}"
+        );
+    }
+    // The frozen checks live in the run's own ConfigMap.
+    assert!(
+        cluster
+            .state
+            .lock()
+            .unwrap()
+            .configmaps
+            .contains_key("fixture-run-checks")
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_validate_fails_the_step_with_a_diff() {
+    let mut run = run_with_check("> SELECT * FROM t\none\nthree\n");
+    run.spec.checks.as_mut().unwrap().timeout = Some("1ms".parse().unwrap());
+    let cluster = FakeCluster::default();
+    let status = drive(&cluster, &run, None).await;
+    let failed = status
+        .steps
+        .iter()
+        .find(|s| s.state == StepState::Failed)
+        .expect("a failed step");
+    assert_eq!(failed.plan["action"], "Validate");
+    let check = &failed.checks[0];
+    assert_eq!(check.state, CheckState::Failed);
+    assert_eq!(check.line, Some(1));
+    assert_eq!(check.statement.as_deref(), Some("> SELECT * FROM t"));
+    assert_eq!(
+        check.diff.as_deref(),
+        Some("rows differ (expected 2 rows, got 2):\n- three\n+ two")
+    );
+    assert!(
+        status
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("Inserts: FAILED line 1:"),
+        "{:?}",
+        status.message
+    );
+}
+
+#[tokio::test]
+async fn a_crash_at_any_pass_never_sends_an_insert_twice() {
+    let run = run_with_check("> SELECT * FROM t\none\ntwo\n");
+    let (_, passes) = drive_counting(&FakeCluster::default(), &run, None).await;
+    let mut in_doubt = 0;
+    for crash_at in 1..=passes {
+        let cluster = FakeCluster::default();
+        let status = drive(&cluster, &run, Some(crash_at)).await;
+        let sent = inserts(&cluster);
+        let mut unique = sent.clone();
+        unique.dedup();
+        assert_eq!(
+            sent, unique,
+            "crash at pass {crash_at}: an INSERT was sent twice"
+        );
+        if all_succeeded(&status) {
+            assert_eq!(sent.len(), 2, "crash at pass {crash_at}");
+            continue;
+        }
+        // The only acceptable failure: an INSERT whose fate the crash hid, named as such.
+        in_doubt += 1;
+        let failed = status
+            .steps
+            .iter()
+            .find(|s| s.state == StepState::Failed)
+            .unwrap();
+        let reason = failed.checks[0].reason.as_deref().unwrap();
+        assert!(
+            reason.contains("the operator stopped while sending this statement"),
+            "crash at pass {crash_at}: {reason}"
+        );
+        assert!(
+            failed.checks[0]
+                .statement
+                .as_deref()
+                .unwrap()
+                .starts_with("> INSERT")
+        );
+    }
+    // Exactly the two passes that sent an INSERT leave it in doubt; CREATE TABLE is resent
+    // and recognised as done by its "already exists".
+    assert_eq!(in_doubt, 2);
 }

@@ -40,6 +40,10 @@ pub struct Plan {
     /// A manipulate phase runs more than once, so checks that are not externally idempotent
     /// must be left out (platform-checks' `requires_external_idempotence()`).
     pub requires_external_idempotence: bool,
+    /// The oldest version a check phase runs on (gates `minCurrentVersion`); none without
+    /// check phases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_floor: Option<MzVersion>,
 }
 
 /// A spec the planner refuses, with the field it comes from.
@@ -103,6 +107,16 @@ fn origin_path(origin: Origin) -> String {
 /// Plans a run.
 pub fn plan(spec: &ScenarioRunSpec) -> Result<Plan, PlanErrors> {
     let mut errors = resolve::check_spec(spec);
+    // Inline checks are parsed now, so a bad script is refused before anything runs. Checks in
+    // ConfigMaps are read (and refused the same way) by the operator when the run starts.
+    for (i, check) in spec.checks.iter().flat_map(|c| c.inline.iter()).enumerate() {
+        if let Err(e) = crate::checks::library::compile(check, "inline") {
+            errors.push(PlanError::at(
+                format!("spec.checks.inline[{i}]"),
+                e.to_string(),
+            ));
+        }
+    }
     let items = match source(spec) {
         Ok(items) => items,
         Err(e) => {
@@ -164,6 +178,7 @@ pub fn plan(spec: &ScenarioRunSpec) -> Result<Plan, PlanErrors> {
         actions: steps,
         base_version: sim.base_version(),
         requires_external_idempotence: sim.repeats_manipulate(),
+        check_floor: sim.check_floor(),
     })
 }
 

@@ -45,6 +45,8 @@ pub struct Sim {
     repeats_manipulate: bool,
     base: Option<MzVersion>,
     current: MzVersion,
+    /// The oldest version a check phase runs on.
+    check_floor: Option<MzVersion>,
 }
 
 impl Sim {
@@ -82,6 +84,7 @@ impl Sim {
             repeats_manipulate: false,
             base: adopted_version,
             current: versions.current.clone(),
+            check_floor: None,
         }
     }
 
@@ -97,6 +100,24 @@ impl Sim {
 
     pub fn base_version(&self) -> MzVersion {
         self.base.clone().unwrap_or_else(|| self.current.clone())
+    }
+
+    /// The oldest version any Initialize / Manipulate / Validate runs on, which gates checks'
+    /// `minCurrentVersion` once for every phase.
+    pub fn check_floor(&self) -> Option<MzVersion> {
+        self.check_floor.clone()
+    }
+
+    fn see_check_phase(&mut self, mz_service: &str) {
+        let version = match self.services.get(mz_service) {
+            Some(Service::Running { version, .. }) => version.clone(),
+            _ => None,
+        };
+        if let Some(v) = version
+            && self.check_floor.as_ref().is_none_or(|f| &v < f)
+        {
+            self.check_floor = Some(v);
+        }
     }
 
     pub fn repeats_manipulate(&self) -> bool {
@@ -141,6 +162,7 @@ impl Sim {
             | Action::SystemVarChange { mz_service, .. } => self.writable(mz_service),
             Action::Initialize { mz_service } => {
                 self.writable(mz_service)?;
+                self.see_check_phase(mz_service);
                 if let Some(at) = self.initialized {
                     return Err(format!(
                         "Initialize already ran at step {at}; checks initialize once"
@@ -151,6 +173,7 @@ impl Sim {
             }
             Action::Manipulate { mz_service, phase } => {
                 self.writable(mz_service)?;
+                self.see_check_phase(mz_service);
                 if self.initialized.is_none() {
                     return Err(
                         "Manipulate before Initialize: the checks have nothing to manipulate"
@@ -167,6 +190,7 @@ impl Sim {
             }
             Action::Validate { mz_service } => {
                 self.writable(mz_service)?;
+                self.see_check_phase(mz_service);
                 if self.initialized.is_none() || self.manipulated.contains(&0) {
                     return Err(
                         "Validate before Initialize and both Manipulate phases: validate \

@@ -64,6 +64,14 @@ impl ActionKind {
         ActionKind::Sleep,
     ];
 
+    /// Initialize, Manipulate or Validate: a step that runs the checks.
+    pub fn is_check_phase(self) -> bool {
+        matches!(
+            self,
+            ActionKind::Initialize | ActionKind::Manipulate | ActionKind::Validate
+        )
+    }
+
     /// The platform-checks class name.
     pub fn name(self) -> &'static str {
         match self {

@@ -5,6 +5,7 @@
 //! takes which parameter) and the planner's semantic checks (what Materialize would refuse).
 
 mod action;
+mod checks;
 mod environment;
 mod status;
 
@@ -14,7 +15,7 @@ use kube::{CustomResource, KubeSchema, core::Duration};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use self::{action::*, environment::*, status::*};
+pub use self::{action::*, checks::*, environment::*, status::*};
 
 /// A rehearsal of a Materialize upgrade: the ordered actions of one platform-checks scenario,
 /// run against environmentd StatefulSets in this namespace, step by step.
@@ -94,11 +95,10 @@ pub struct ScenarioRunSpec {
     #[serde(default)]
     pub cleanup: CleanupPolicy,
 
-    /// Data checks run by Initialize / Manipulate / Validate. Reserved: its format comes with
-    /// the checks runner; until then any object is accepted and stored unchanged.
+    /// Data checks run by Initialize / Manipulate / Validate: inline, or from ConfigMaps by
+    /// name or label selector. Without checks those steps run nothing and say so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::api::free_form_object")]
-    pub checks: Option<serde_json::Map<String, serde_json::Value>>,
+    pub checks: Option<ChecksSpec>,
 }
 
 /// Versions that version templates resolve to, as platform-checks' `get_minor_versions()`.

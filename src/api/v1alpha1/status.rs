@@ -87,4 +87,77 @@ pub struct StepRecord {
     /// `promote-sent`), so a restarted operator never repeats it blindly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
+    /// Initialize / Manipulate / Validate: one record per check, in the order they start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckRecord>,
+}
+
+/// State of one check within one check step.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum CheckState {
+    Pending,
+    Running,
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// What one check did in one phase.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRecord {
+    /// The check's name.
+    pub name: String,
+    /// Pending, Running, Passed, Failed or Skipped.
+    pub state: CheckState,
+    /// Why it was skipped, or what failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Commands of the phase's script completed so far.
+    #[serde(default)]
+    pub done: u32,
+    /// Index of a command that is not safe to repeat, recorded before it is sent: if the
+    /// operator restarts before its result is recorded, it is not sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending: Option<u32>,
+    /// Tries of the current command (testdrive retries until the expected result appears).
+    #[serde(default)]
+    pub tries: u32,
+    /// When the current command was first tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying_since: Option<Time>,
+    /// When the check started in this phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// How long the check took in this phase, e.g. `0.42s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// Script line of the failing (or last failed) command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The failing statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    /// Expected rows minus actual (`- `) and actual minus expected (`+ `), or the error seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+impl CheckRecord {
+    pub fn new(name: &str, state: CheckState, reason: Option<String>) -> Self {
+        CheckRecord {
+            name: name.to_string(),
+            state,
+            reason,
+            done: 0,
+            sending: None,
+            tries: 0,
+            retrying_since: None,
+            started_at: None,
+            duration: None,
+            line: None,
+            statement: None,
+            diff: None,
+        }
+    }
 }

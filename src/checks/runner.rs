@@ -1,0 +1,371 @@
+//! The runner's decisions, pure: whether a command is safe to send again, whether its result is
+//! the expected one (with a readable diff when not), and how a check's record moves. The
+//! operator sends the commands and stores the records.
+
+use std::time::Duration;
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+
+use super::script::{Command, ErrorMatch, rows_match};
+use crate::api::v1alpha1::{CheckRecord, CheckState};
+
+/// What one SQL command returned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    /// Values in testdrive's text form; `None` is NULL.
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// Why a command did not return rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlFailure {
+    /// The server answered with an error: the statement did not take effect.
+    Db(String),
+    /// No answer (connection lost, timeout): it may or may not have taken effect.
+    Lost(String),
+}
+
+/// Whether a command may be sent again after an operator restart left its fate unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Reads, settings, grants, `IF [NOT] EXISTS` DDL: sending it twice changes nothing.
+    Safe,
+    /// `CREATE`/`DROP` without `IF [NOT] EXISTS`: sent again, an error containing one of these
+    /// says the first one took effect.
+    Evidence(&'static [&'static str]),
+    /// Anything else (INSERT, UPDATE, DELETE, ALTER … RENAME, …): never sent twice.
+    Unsafe,
+}
+
+const CREATED: &[&str] = &["already exists"];
+const DROPPED: &[&str] = &["does not exist", "unknown catalog item", "unknown schema"];
+
+fn statement_repeat(sql: &str) -> Repeat {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .take(12)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    let has = |seq: &[&str]| words.windows(seq.len()).any(|win| win == seq);
+    match w(0) {
+        "SELECT" | "SHOW" | "EXPLAIN" | "VALUES" | "TABLE" | "SET" | "RESET" | "GRANT"
+        | "REVOKE" | "COMMENT" | "BEGIN" | "COMMIT" | "ROLLBACK" => Repeat::Safe,
+        "ALTER" if w(1) == "SYSTEM" || w(1) == "DEFAULT" => Repeat::Safe,
+        "CREATE" if has(&["IF", "NOT", "EXISTS"]) || has(&["OR", "REPLACE"]) => Repeat::Safe,
+        "CREATE" => Repeat::Evidence(CREATED),
+        "DROP" if has(&["IF", "EXISTS"]) => Repeat::Safe,
+        "DROP" => Repeat::Evidence(DROPPED),
+        _ => Repeat::Unsafe,
+    }
+}
+
+/// How safe sending `command` again is.
+pub fn repeat(command: &Command) -> Repeat {
+    match command {
+        // An expected error changes nothing.
+        Command::Fail { .. } => Repeat::Safe,
+        Command::Query { sql, .. } => statement_repeat(sql),
+        // A block re-runs from its first statement: as unsafe as its least safe statement.
+        Command::PostgresExecute { statements, .. } => statements
+            .iter()
+            .map(|s| statement_repeat(s))
+            .fold(Repeat::Safe, |acc, r| match (acc, r) {
+                (Repeat::Unsafe, _) | (_, Repeat::Unsafe) => Repeat::Unsafe,
+                (Repeat::Evidence(_), _) | (_, Repeat::Evidence(_)) => Repeat::Unsafe,
+                _ => Repeat::Safe,
+            }),
+    }
+}
+
+/// Whether the runner records `command` as being sent before sending it.
+pub fn needs_marker(command: &Command) -> bool {
+    repeat(command) != Repeat::Safe
+}
+
+/// What to do after one try of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// Not the expected result yet: try again until the timeout (testdrive's retry).
+    Retry(String),
+    /// Stop the check here.
+    Fail(String),
+}
+
+/// Judges one try. `resumed`: the command may have been sent before an operator restart.
+pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool) -> Verdict {
+    let safety = repeat(command);
+    if let Err(SqlFailure::Lost(e)) = result {
+        return match safety {
+            Repeat::Safe => Verdict::Retry(format!("no answer: {e}")),
+            _ => Verdict::Fail(format!(
+                "no answer ({e}): the statement may or may not have taken effect, and it is not \
+                 safe to send again"
+            )),
+        };
+    }
+    match command {
+        Command::Query {
+            sql, columns, rows, ..
+        } => match result {
+            Ok(actual) => {
+                let got: Vec<Vec<String>> = actual.rows.iter().map(|r| text_row(r)).collect();
+                if let Some(want) = columns
+                    && want != &actual.columns
+                {
+                    return Verdict::Retry(format!(
+                        "columns differ:\n- {}\n+ {}",
+                        render_row(want),
+                        render_row(&actual.columns)
+                    ));
+                }
+                if rows_match(sql, rows, &got) {
+                    Verdict::Pass
+                } else {
+                    Verdict::Retry(diff(rows, &got, is_ordered(sql)))
+                }
+            }
+            Err(SqlFailure::Db(e)) => match safety {
+                Repeat::Evidence(marks) if resumed && marks.iter().any(|m| e.contains(m)) => {
+                    Verdict::Pass
+                }
+                _ => Verdict::Retry(format!("error: {e}")),
+            },
+            Err(SqlFailure::Lost(_)) => unreachable!("handled above"),
+        },
+        Command::Fail { error, .. } => {
+            let want = match error {
+                ErrorMatch::Contains(t) => format!("an error containing {t:?}"),
+                ErrorMatch::Exact(t) => format!("the error {t:?}"),
+            };
+            match result {
+                Err(SqlFailure::Db(e)) if error.matches(e) => Verdict::Pass,
+                Err(SqlFailure::Db(e)) => Verdict::Retry(format!("expected {want}, got: {e}")),
+                Ok(_) => Verdict::Retry(format!("expected {want}, but the statement succeeded")),
+                Err(SqlFailure::Lost(_)) => unreachable!("handled above"),
+            }
+        }
+        Command::PostgresExecute { .. } => match result {
+            Ok(_) => Verdict::Pass,
+            Err(SqlFailure::Db(e)) if safety == Repeat::Safe => {
+                Verdict::Retry(format!("error: {e}"))
+            }
+            Err(SqlFailure::Db(e)) => Verdict::Fail(format!(
+                "error: {e} (the block's earlier statements have run and are not safe to repeat)"
+            )),
+            Err(SqlFailure::Lost(_)) => unreachable!("handled above"),
+        },
+    }
+}
+
+fn is_ordered(sql: &str) -> bool {
+    let up: Vec<String> = sql
+        .split_whitespace()
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    up.windows(2).any(|w| w[0] == "ORDER" && w[1] == "BY")
+}
+
+fn text_row(row: &[Option<String>]) -> Vec<String> {
+    row.iter()
+        .map(|v| v.clone().unwrap_or_else(|| "<null>".into()))
+        .collect()
+}
+
+/// A row as it would be written in a script.
+pub fn render_row(row: &[String]) -> String {
+    row.iter()
+        .map(|v| {
+            let plain = !v.is_empty()
+                && v != "<null>"
+                && !v
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c == '\\');
+            if plain || v == "<null>" {
+                v.clone()
+            } else {
+                let escaped = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n")
+                    .replace('\t', "\\t");
+                format!("\"{escaped}\"")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Most rows a diff shows on each side.
+const DIFF_ROWS: usize = 20;
+
+/// Expected rows that are missing (`- `) and actual rows that are not expected (`+ `); for an
+/// ORDER BY query with the same rows in another order, both orders.
+pub fn diff(expected: &[Vec<String>], actual: &[Vec<String>], ordered: bool) -> String {
+    let mut missing: Vec<&Vec<String>> = Vec::new();
+    let mut extra: Vec<&Vec<String>> = actual.iter().collect();
+    for e in expected {
+        match extra.iter().position(|a| *a == e) {
+            Some(i) => {
+                extra.remove(i);
+            }
+            None => missing.push(e),
+        }
+    }
+    let mut out = format!(
+        "rows differ (expected {} rows, got {})",
+        expected.len(),
+        actual.len()
+    );
+    if ordered && missing.is_empty() && extra.is_empty() {
+        out.push_str(": same rows, different order (the query says ORDER BY)");
+        missing = expected.iter().collect();
+        extra = actual.iter().collect();
+        out.push_str("\nexpected:");
+        for r in missing.iter().take(DIFF_ROWS) {
+            out.push_str(&format!("\n  {}", render_row(r)));
+        }
+        out.push_str("\nactual:");
+        for r in extra.iter().take(DIFF_ROWS) {
+            out.push_str(&format!("\n  {}", render_row(r)));
+        }
+        return out;
+    }
+    out.push(':');
+    for (sign, rows) in [("-", &missing), ("+", &extra)] {
+        for r in rows.iter().take(DIFF_ROWS) {
+            out.push_str(&format!("\n{sign} {}", render_row(r)));
+        }
+        if rows.len() > DIFF_ROWS {
+            out.push_str(&format!("\n{sign} … {} more", rows.len() - DIFF_ROWS));
+        }
+    }
+    out
+}
+
+fn seconds_between(from: &Time, to: Timestamp) -> f64 {
+    to.duration_since(from.0).as_secs_f64().max(0.0)
+}
+
+/// Marks a Pending check Running.
+pub fn begin(record: &mut CheckRecord, now: Timestamp) {
+    if record.state == CheckState::Pending {
+        record.state = CheckState::Running;
+        record.started_at = Some(Time(now));
+    }
+}
+
+/// The current command passed.
+pub fn advance(record: &mut CheckRecord) {
+    record.done += 1;
+    record.sending = None;
+    record.tries = 0;
+    record.retrying_since = None;
+    record.line = None;
+    record.statement = None;
+    record.diff = None;
+}
+
+/// The script is done.
+pub fn pass(record: &mut CheckRecord, now: Timestamp) {
+    record.state = CheckState::Passed;
+    record.duration = record
+        .started_at
+        .as_ref()
+        .map(|t| format!("{:.2}s", seconds_between(t, now)));
+}
+
+/// The check stops here.
+pub fn fail(record: &mut CheckRecord, command: &Command, reason: String, now: Timestamp) {
+    record.state = CheckState::Failed;
+    record.sending = None;
+    record.line = Some(command.line() as u32);
+    record.statement = Some(command.text());
+    record.duration = record
+        .started_at
+        .as_ref()
+        .map(|t| format!("{:.2}s", seconds_between(t, now)));
+    let (first, rest) = reason.split_once('\n').unwrap_or((&reason, ""));
+    record.reason = Some(format!("line {}: {first}", command.line()));
+    if !rest.is_empty() || first.starts_with("rows differ") {
+        record.diff = Some(reason);
+    }
+}
+
+/// The current command is not there yet: retry, or fail once it has been tried for `timeout`.
+/// Returns whether the check failed.
+pub fn retry(
+    record: &mut CheckRecord,
+    command: &Command,
+    why: String,
+    now: Timestamp,
+    timeout: Duration,
+) -> bool {
+    // A server error means the statement did not take effect: the marker no longer applies.
+    record.sending = None;
+    record.tries += 1;
+    let since = record.retrying_since.get_or_insert(Time(now)).clone();
+    if seconds_between(&since, now) >= timeout.as_secs_f64() {
+        let tries = record.tries;
+        fail(
+            record,
+            command,
+            format!("still not the expected result after {timeout:?} ({tries} tries): {why}"),
+            now,
+        );
+        record.diff = Some(why);
+        return true;
+    }
+    record.line = Some(command.line() as u32);
+    record.statement = Some(command.text());
+    record.diff = Some(why);
+    false
+}
+
+/// A check whose command was being sent when the operator stopped: fail it unless the command
+/// is one that may be sent again. Returns whether the command is to be re-sent as resumed.
+pub fn resume(record: &mut CheckRecord, command: &Command, now: Timestamp) -> bool {
+    if record.sending != Some(record.done) {
+        return false;
+    }
+    match repeat(command) {
+        Repeat::Safe | Repeat::Evidence(_) => true,
+        Repeat::Unsafe => {
+            fail(
+                record,
+                command,
+                "the operator stopped while sending this statement; it may or may not have taken \
+                 effect, and it is not safe to send again, so the check stops here"
+                    .into(),
+                now,
+            );
+            false
+        }
+    }
+}
+
+/// One line per check for a step's message and Event.
+pub fn summary(records: &[CheckRecord]) -> String {
+    let count = |s: CheckState| records.iter().filter(|r| r.state == s).count();
+    let mut out = format!(
+        "checks: {} passed, {} failed, {} skipped",
+        count(CheckState::Passed),
+        count(CheckState::Failed),
+        count(CheckState::Skipped)
+    );
+    for r in records {
+        let detail = match r.state {
+            CheckState::Passed => format!("passed in {}", r.duration.as_deref().unwrap_or("?")),
+            CheckState::Skipped => format!("skipped: {}", r.reason.as_deref().unwrap_or("")),
+            CheckState::Failed => format!("FAILED {}", r.reason.as_deref().unwrap_or("")),
+            s => format!("{s:?}"),
+        };
+        out.push_str(&format!("\n{}: {detail}", r.name));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,181 @@
+//! Tests of the runner's decisions: repeat safety, judging results, diffs, record moves.
+
+use super::*;
+use crate::checks::script::parse;
+
+fn one(script: &str) -> Command {
+    parse(script).unwrap().remove(0)
+}
+
+fn rows(v: &[&[&str]]) -> Rows {
+    Rows {
+        columns: vec![],
+        rows: v
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|s| (*s != "NULL").then(|| s.to_string()))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn repeat_safety_by_statement() {
+    let cases = [
+        ("> SELECT 1", Repeat::Safe),
+        ("> show max_tables", Repeat::Safe),
+        ("> GRANT SELECT ON t TO r", Repeat::Safe),
+        ("> CREATE TABLE IF NOT EXISTS t (a int)", Repeat::Safe),
+        ("> CREATE OR REPLACE VIEW v AS SELECT 1", Repeat::Safe),
+        ("> DROP TABLE IF EXISTS t", Repeat::Safe),
+        ("> CREATE TABLE t (a int)", Repeat::Evidence(CREATED)),
+        ("> DROP VIEW v", Repeat::Evidence(DROPPED)),
+        ("> INSERT INTO t VALUES (1)", Repeat::Unsafe),
+        ("> UPDATE t SET a = 2", Repeat::Unsafe),
+        ("> ALTER TABLE t RENAME TO u", Repeat::Unsafe),
+        (
+            "! INSERT INTO nope VALUES (1)\ncontains:unknown",
+            Repeat::Safe,
+        ),
+        (
+            "$ postgres-execute connection=x\nALTER SYSTEM SET a = 1\nGRANT x TO y",
+            Repeat::Safe,
+        ),
+        (
+            "$ postgres-execute connection=x\nALTER SYSTEM SET a = 1\nCREATE TABLE t (a int)",
+            Repeat::Unsafe,
+        ),
+    ];
+    for (script, want) in cases {
+        assert_eq!(repeat(&one(script)), want, "{script}");
+        assert_eq!(needs_marker(&one(script)), want != Repeat::Safe, "{script}");
+    }
+}
+
+#[test]
+fn judging_queries_errors_and_evidence() {
+    let q = one("> SELECT a, b FROM t\n1 x\n2 <null>");
+    assert_eq!(
+        judge(&q, &Ok(rows(&[&["2", "NULL"], &["1", "x"]])), false),
+        Verdict::Pass
+    );
+    assert_eq!(
+        judge(&q, &Ok(rows(&[&["1", "x"], &["2", "y"]])), false),
+        Verdict::Retry("rows differ (expected 2 rows, got 2):\n- 2 <null>\n+ 2 y".into())
+    );
+    let ordered = one("> SELECT a FROM t ORDER BY a\n1\n2");
+    assert_eq!(
+        judge(&ordered, &Ok(rows(&[&["2"], &["1"]])), false),
+        Verdict::Retry(
+            "rows differ (expected 2 rows, got 2): same rows, different order (the query says ORDER BY)\nexpected:\n  1\n  2\nactual:\n  2\n  1".into()
+        )
+    );
+    let header = one("> SELECT 1 AS n\nn\n---\n1");
+    let mut named = rows(&[&["1"]]);
+    named.columns = vec!["m".into()];
+    assert_eq!(
+        judge(&header, &Ok(named), false),
+        Verdict::Retry("columns differ:\n- n\n+ m".into())
+    );
+
+    let create = one("> CREATE TABLE t (a int)");
+    let exists = Err(SqlFailure::Db("catalog item 't' already exists".into()));
+    assert_eq!(
+        judge(&create, &exists, true),
+        Verdict::Pass,
+        "resumed: evidence it ran"
+    );
+    assert!(
+        matches!(judge(&create, &exists, false), Verdict::Retry(_)),
+        "fresh: a real error"
+    );
+
+    let insert = one("> INSERT INTO t VALUES (1)");
+    assert!(
+        matches!(judge(&insert, &Err(SqlFailure::Lost("reset".into())), false), Verdict::Fail(m) if m.contains("not safe to send again"))
+    );
+    assert!(matches!(
+        judge(
+            &one("> SELECT 1\n1"),
+            &Err(SqlFailure::Lost("reset".into())),
+            false
+        ),
+        Verdict::Retry(_)
+    ));
+
+    let fail = one("! SELECT * FROM nope\ncontains:unknown catalog item");
+    assert_eq!(
+        judge(
+            &fail,
+            &Err(SqlFailure::Db("unknown catalog item 'nope'".into())),
+            false
+        ),
+        Verdict::Pass
+    );
+    assert_eq!(
+        judge(&fail, &Ok(rows(&[])), false),
+        Verdict::Retry(
+            "expected an error containing \"unknown catalog item\", but the statement succeeded"
+                .into()
+        )
+    );
+}
+
+#[test]
+fn diffs_quote_like_scripts_and_are_bounded() {
+    assert_eq!(
+        render_row(&["a b".into(), "".into(), "<null>".into(), "q\"".into()]),
+        "\"a b\" \"\" <null> \"q\\\"\""
+    );
+    let expected: Vec<Vec<String>> = (0..30).map(|i| vec![i.to_string()]).collect();
+    let d = diff(&expected, &[], false);
+    assert!(
+        d.starts_with("rows differ (expected 30 rows, got 0):\n- 0\n"),
+        "{d}"
+    );
+    assert!(d.ends_with("- … 10 more"), "{d}");
+}
+
+#[test]
+fn records_move_and_time_out() {
+    let now = Timestamp::now();
+    let cmd = one("> SELECT 1\n2");
+    let mut r = CheckRecord::new("C", CheckState::Pending, None);
+    begin(&mut r, now);
+    assert_eq!(r.state, CheckState::Running);
+    assert!(!retry(
+        &mut r,
+        &cmd,
+        "rows differ".into(),
+        now,
+        Duration::from_secs(5)
+    ));
+    assert_eq!((r.tries, r.line), (1, Some(1)));
+    let later = now + Duration::from_secs(6);
+    assert!(retry(
+        &mut r,
+        &cmd,
+        "rows differ".into(),
+        later,
+        Duration::from_secs(5)
+    ));
+    assert_eq!(r.state, CheckState::Failed);
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("line 1: still not the expected result after 5s (2 tries)")
+    );
+
+    let mut r = CheckRecord::new("C", CheckState::Running, None);
+    let insert = one("> INSERT INTO t VALUES (1)");
+    r.sending = Some(0);
+    assert!(!resume(&mut r, &insert, now));
+    assert_eq!(r.state, CheckState::Failed);
+    let mut r = CheckRecord::new("C", CheckState::Running, None);
+    r.sending = Some(0);
+    assert!(resume(&mut r, &one("> CREATE TABLE t (a int)"), now));
+    assert_eq!(r.state, CheckState::Running);
+}
