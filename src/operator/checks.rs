@@ -15,7 +15,12 @@ use k8s_openapi::{
 };
 use serde_json::json;
 
-use super::{Error, actions::Outcome, io::Cluster, render::RunRef};
+use super::{
+    Error,
+    actions::Outcome,
+    io::{CheckSql, Cluster},
+    render::RunRef,
+};
 use crate::{
     api::{
         names,
@@ -204,7 +209,7 @@ fn load_snapshot(cm: &ConfigMap) -> Result<Vec<Check>, String> {
 }
 
 /// The variables scripts see, for environmentd at `host`.
-fn variables(host: &str, seed: Option<u64>) -> BTreeMap<String, String> {
+pub fn variables(host: &str, seed: Option<u64>) -> BTreeMap<String, String> {
     BTreeMap::from([
         (
             "testdrive.materialize-sql-addr".into(),
@@ -228,7 +233,7 @@ fn variables(host: &str, seed: Option<u64>) -> BTreeMap<String, String> {
 }
 
 /// Sends one command; variables are known (checked when the check was compiled).
-async fn send<C: Cluster>(
+async fn send<C: CheckSql>(
     ctx: &C,
     session: &str,
     host: &str,
@@ -256,17 +261,18 @@ async fn send<C: Cluster>(
     }
 }
 
-struct Pass<'a> {
-    session: String,
-    host: &'a str,
-    vars: &'a BTreeMap<String, String>,
-    script: &'a [Command],
-    timeout: Duration,
+/// Where and what one check runs in a pass.
+pub struct Pass<'a> {
+    pub session: String,
+    pub host: &'a str,
+    pub vars: &'a BTreeMap<String, String>,
+    pub script: &'a [Command],
+    pub timeout: Duration,
 }
 
 /// Runs one check's commands until it finishes, must retry, or reaches an unmarked command
 /// that needs a marker. Returns the record and whether it moved.
-async fn run_check<C: Cluster>(
+pub async fn run_check<C: CheckSql>(
     ctx: &C,
     p: Pass<'_>,
     mut record: CheckRecord,
@@ -404,4 +410,36 @@ pub async fn step<C: Cluster>(ctx: &C, s: StepCtx<'_>, phase: Phase) -> Result<O
         end,
         moved,
     })
+}
+
+/// Runs one check's script to its end without a status store, marking each unrepeatable
+/// command just before sending it, and retrying every `retry_interval` like the operator's
+/// passes do. For tests and tools that talk to an environmentd directly.
+pub async fn run_to_end<C: CheckSql>(
+    sql: &C,
+    name: &str,
+    pass: Pass<'_>,
+    retry_interval: Duration,
+) -> CheckRecord {
+    let mut record = CheckRecord::new(name, CheckState::Pending, None);
+    runner::begin(&mut record, Timestamp::now());
+    loop {
+        if let Some(c) = pass.script.get(record.done as usize)
+            && runner::needs_marker(c)
+        {
+            record.sending = Some(record.done);
+        }
+        let p = Pass {
+            session: pass.session.clone(),
+            ..pass
+        };
+        let (next, moved) = run_check(sql, p, record, false).await;
+        record = next;
+        if record.state != CheckState::Running {
+            return record;
+        }
+        if !moved {
+            tokio::time::sleep(retry_interval).await;
+        }
+    }
 }

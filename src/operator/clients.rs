@@ -239,3 +239,35 @@ pub fn db_message(e: &tokio_postgres::Error) -> String {
         None => e.to_string(),
     }
 }
+
+/// Check sessions by name, each with the host it is connected to: a check's commands share one
+/// session within a phase, as testdrive's do, and other checks' sessions are never held up.
+#[derive(Default)]
+pub struct Sessions {
+    open: tokio::sync::Mutex<std::collections::HashMap<String, (String, Client)>>,
+}
+
+impl super::io::CheckSql for Sessions {
+    async fn check_sql(&self, session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure> {
+        // Taken out while in use, put back after.
+        let cached = self.open.lock().await.remove(session);
+        let client = match cached {
+            Some((h, c)) if h == host && !c.is_closed() => c,
+            _ => self::sql(host, false).await.map_err(SqlFailure::Lost)?,
+        };
+        let result = check_query(&client, sql).await;
+        self.open
+            .lock()
+            .await
+            .insert(session.to_string(), (host.to_string(), client));
+        result
+    }
+
+    async fn postgres_execute(&self, url: &str, statements: &[String]) -> Result<(), SqlFailure> {
+        postgres_execute(url, statements).await
+    }
+
+    async fn end_session(&self, session: &str) {
+        self.open.lock().await.remove(session);
+    }
+}

@@ -29,7 +29,7 @@ use crate::{
 const LOG_TAIL_BYTES: i64 = 400 * 1024;
 
 #[allow(async_fn_in_trait)]
-pub trait Cluster {
+pub trait Cluster: CheckSql {
     /// Whether environmentd is reached by pod IP rather than DNS name.
     fn pod_ip_addresses(&self) -> bool;
     /// Server-side applies a start's ConfigMap, Service and StatefulSet.
@@ -72,6 +72,11 @@ pub trait Cluster {
     /// Writes the run's whole status now (a write-ahead record before an unrepeatable act).
     async fn save_status(&self, run: &ScenarioRun, status: &ScenarioRunStatus)
     -> Result<(), Error>;
+}
+
+/// How check commands reach environmentd.
+#[allow(async_fn_in_trait)]
+pub trait CheckSql {
     /// One check command as `materialize` in the check's own session (kept between passes).
     async fn check_sql(&self, session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure>;
     /// testdrive's `$ postgres-execute`: a fresh connection, statements in order.
@@ -230,27 +235,18 @@ impl Cluster for Context {
     ) -> Result<(), Error> {
         super::write_status(self, run, status).await
     }
+}
 
+impl CheckSql for Context {
     async fn check_sql(&self, session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure> {
-        // The client is taken out while in use so other checks' sessions are not held up.
-        let cached = self.sessions.lock().await.remove(session);
-        let client = match cached {
-            Some((h, c)) if h == host && !c.is_closed() => c,
-            _ => clients::sql(host, false).await.map_err(SqlFailure::Lost)?,
-        };
-        let result = clients::check_query(&client, sql).await;
-        self.sessions
-            .lock()
-            .await
-            .insert(session.to_string(), (host.to_string(), client));
-        result
+        self.sessions.check_sql(session, host, sql).await
     }
 
     async fn postgres_execute(&self, url: &str, statements: &[String]) -> Result<(), SqlFailure> {
-        clients::postgres_execute(url, statements).await
+        self.sessions.postgres_execute(url, statements).await
     }
 
     async fn end_session(&self, session: &str) {
-        self.sessions.lock().await.remove(session);
+        self.sessions.end_session(session).await
     }
 }

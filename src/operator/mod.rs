@@ -64,9 +64,8 @@ pub struct Context {
     pub http: reqwest::Client,
     pub settings: Settings,
     recorder: Recorder,
-    /// Check sessions by [`names::check_session`], with the host they are connected to.
-    sessions:
-        tokio::sync::Mutex<std::collections::HashMap<String, (String, tokio_postgres::Client)>>,
+    /// Check sessions by [`names::check_session`].
+    sessions: clients::Sessions,
 }
 
 /// Default time limits: WaitReadyMz as platform-checks (900 s), everything else 10 minutes.

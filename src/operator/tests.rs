@@ -16,7 +16,7 @@ use super::{
     actions::{self, Outcome, StepInput},
     checks::collect,
     clients::{LeaderStatus, PromoteAnswer},
-    io::Cluster,
+    io::{CheckSql, Cluster},
     machine::{apply_outcome, plan_steps, start_step},
 };
 use crate::{
@@ -336,7 +336,9 @@ impl Cluster for FakeCluster {
         self.state.lock().unwrap().saved = Some(status.clone());
         Ok(())
     }
+}
 
+impl CheckSql for FakeCluster {
     /// A tiny SQL engine for checks: `CREATE TABLE t …`, `INSERT INTO t VALUES ('x')`,
     /// `SELECT * FROM t`; anything else fails.
     async fn check_sql(&self, _session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure> {

@@ -106,6 +106,10 @@ CREATE TABLE IF NOT EXISTS mzsim.statements (
     kind text, statement text, count bigint NOT NULL, PRIMARY KEY (kind, statement)
 );
 CREATE TABLE IF NOT EXISTS mzsim.promotions (generation bigint PRIMARY KEY, count bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS mzsim.privileges (
+    grantee text, object_type text, schema_name text, name text, privilege text,
+    PRIMARY KEY (grantee, object_type, schema_name, name, privilege)
+);
 CREATE SCHEMA IF NOT EXISTS mz_catalog;
 CREATE SCHEMA IF NOT EXISTS mz_internal;
 CREATE OR REPLACE VIEW mz_catalog.mz_clusters AS SELECT name FROM mzsim.items WHERE kind = 'cluster';
@@ -114,6 +118,32 @@ CREATE OR REPLACE VIEW mz_catalog.mz_connections AS SELECT name FROM mzsim.items
 CREATE OR REPLACE VIEW mz_catalog.mz_secrets AS SELECT name FROM mzsim.items WHERE kind = 'secret';
 CREATE OR REPLACE FUNCTION mz_catalog.mz_version() RETURNS text LANGUAGE sql STABLE
     AS $$ SELECT current_setting('mzsim.version') $$;
+CREATE OR REPLACE VIEW mz_internal.mz_show_all_privileges AS
+    SELECT 'materialize'::text AS grantor, grantee, 'materialize'::text AS database,
+           schema_name AS schema, name, object_type, privilege AS privilege_type
+    FROM mzsim.privileges;
+CREATE OR REPLACE VIEW mz_catalog.mz_schemas AS
+    SELECT 'u' || oid AS id, nspname::text AS name FROM pg_namespace
+    WHERE nspname NOT IN ('pg_catalog', 'pg_toast', 'information_schema', 'mzsim')
+      AND nspname NOT LIKE 'pg_temp%' AND nspname NOT LIKE 'pg_toast_temp%';
+CREATE OR REPLACE VIEW mz_catalog.mz_tables AS
+    SELECT 'u' || c.oid AS id, c.relname::text AS name, 'u' || c.relnamespace AS schema_id
+    FROM pg_class c JOIN mz_catalog.mz_schemas s ON s.id = 'u' || c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND s.name NOT IN ('mz_catalog', 'mz_internal');
+CREATE OR REPLACE VIEW mz_catalog.mz_views AS
+    SELECT 'u' || c.oid AS id, c.relname::text AS name, 'u' || c.relnamespace AS schema_id
+    FROM pg_class c JOIN mz_catalog.mz_schemas s ON s.id = 'u' || c.relnamespace
+    WHERE c.relkind = 'v' AND s.name NOT IN ('mz_catalog', 'mz_internal');
+CREATE OR REPLACE VIEW mz_catalog.mz_indexes AS
+    SELECT 'u' || i.indexrelid AS id, c.relname::text AS name, 'u' || i.indrelid AS on_id
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN mz_catalog.mz_schemas s ON s.id = 'u' || c.relnamespace;
+CREATE OR REPLACE VIEW mz_internal.mz_comments AS
+    SELECT 'u' || d.objoid AS id,
+           CASE c.relkind WHEN 'v' THEN 'view' ELSE 'table' END AS object_type,
+           NULLIF(d.objsubid, 0) AS object_sub_id, d.description AS comment
+    FROM pg_description d JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass
+    JOIN mz_catalog.mz_schemas s ON s.id = 'u' || c.relnamespace;
 CREATE OR REPLACE VIEW mz_internal.mzsim_statements AS SELECT kind, statement, count FROM mzsim.statements;
 CREATE OR REPLACE VIEW mz_internal.mzsim_promotions AS SELECT generation, count FROM mzsim.promotions;
 ";
@@ -337,6 +367,38 @@ impl Catalog {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    /// Records a GRANT (adds) or REVOKE (removes) of privileges on an object.
+    pub async fn set_privileges(
+        &self,
+        grant: bool,
+        privileges: &[String],
+        object_type: &str,
+        object: &str,
+        roles: &[String],
+    ) -> Result<(), CatalogError> {
+        let (schema, name) = match object.rsplit_once('.') {
+            // `db.schema.name` or `schema.name`.
+            Some((prefix, name)) => (prefix.rsplit('.').next().unwrap_or("public"), name),
+            None if matches!(object_type, "schema" | "database" | "cluster") => ("", object),
+            None => ("public", object),
+        };
+        let client = self.client.lock().await;
+        for role in roles {
+            for p in privileges {
+                let sql = if grant {
+                    "INSERT INTO mzsim.privileges VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+                } else {
+                    "DELETE FROM mzsim.privileges WHERE grantee = $1 AND object_type = $2 \
+                     AND schema_name = $3 AND name = $4 AND privilege = $5"
+                };
+                client
+                    .execute(sql, &[role, &object_type, &schema, &name, p])
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes a catalog object; `Ok(false)` if it did not exist.

@@ -59,7 +59,17 @@ pub enum CatalogChange {
         name: String,
         if_exists: bool,
     },
-    /// ALTER of such an object, GRANT/REVOKE, ALTER DEFAULT PRIVILEGES: recorded as statements.
+    /// `GRANT|REVOKE <privileges> ON [<type>] <object> TO|FROM <roles>`: kept, and shown in
+    /// `mz_internal.mz_show_all_privileges`.
+    Privilege {
+        grant: bool,
+        privileges: Vec<String>,
+        object_type: String,
+        object: String,
+        roles: Vec<String>,
+    },
+    /// ALTER of such an object, other GRANT/REVOKE forms, ALTER DEFAULT PRIVILEGES: recorded as
+    /// statements.
     Other { kind: &'static str },
 }
 
@@ -142,8 +152,9 @@ pub fn classify(sql: &str) -> Statement {
             }
         }
         "GRANT" | "REVOKE" => {
+            let item = privilege(sql, &toks).unwrap_or(CatalogChange::Other { kind: "privilege" });
             return Statement::Catalog {
-                item: CatalogChange::Other { kind: "privilege" },
+                item,
                 tag: w(0).into(),
             };
         }
@@ -277,6 +288,81 @@ fn catalog_ddl(sql: &str, toks: &[Token], words: &[String]) -> Option<Statement>
         });
     }
     None
+}
+
+/// Object types a privilege may name, as `mz_show_all_privileges.object_type` spells them.
+const PRIVILEGE_OBJECTS: &[(&str, &str)] = &[
+    ("TABLE", "table"),
+    ("VIEW", "view"),
+    ("SCHEMA", "schema"),
+    ("DATABASE", "database"),
+    ("CLUSTER", "cluster"),
+    ("CONNECTION", "connection"),
+    ("SECRET", "secret"),
+    ("TYPE", "type"),
+];
+
+/// `GRANT p[, p] ON [type] name TO r[, r]` / `REVOKE … FROM …`; other forms (`ON SYSTEM`,
+/// `ALL`, role membership) are `None`.
+fn privilege(sql: &str, toks: &[Token]) -> Option<CatalogChange> {
+    let upper = |i: usize| toks.get(i).and_then(|t| t.upper(sql)).unwrap_or_default();
+    let grant = upper(0) == "GRANT";
+    let mut at = 1;
+    let mut privileges = Vec::new();
+    loop {
+        let p = upper(at);
+        if !matches!(
+            p.as_str(),
+            "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "CREATE" | "USAGE"
+        ) {
+            return None;
+        }
+        privileges.push(p);
+        at += 1;
+        match toks.get(at).map(|t| t.text(sql)) {
+            Some(",") => at += 1,
+            _ => break,
+        }
+    }
+    if upper(at) != "ON" {
+        return None;
+    }
+    at += 1;
+    let mut object_type = "table".to_string();
+    if let Some((_, t)) = PRIVILEGE_OBJECTS.iter().find(|(k, _)| upper(at) == *k) {
+        object_type = t.to_string();
+        at += 1;
+    }
+    let object = object_name(sql, toks, at);
+    if object.is_empty() {
+        return None;
+    }
+    // Past the name's parts and their dots.
+    at += 1;
+    while toks.get(at).is_some_and(|t| t.text(sql) == ".") {
+        at += 2;
+    }
+    if upper(at) != if grant { "TO" } else { "FROM" } {
+        return None;
+    }
+    at += 1;
+    let mut roles = Vec::new();
+    while let Some(r) = toks.get(at).and_then(|t| t.ident(sql)) {
+        roles.push(r);
+        at += 1;
+        if toks.get(at).map(|t| t.text(sql)) == Some(",") {
+            at += 1;
+        } else {
+            break;
+        }
+    }
+    (!roles.is_empty()).then_some(CatalogChange::Privilege {
+        grant,
+        privileges,
+        object_type,
+        object,
+        roles,
+    })
 }
 
 /// A possibly qualified name starting at token `at`: `a`, `a.b`, `"A".b`.
@@ -570,6 +656,26 @@ mod tests {
         assert_eq!(
             cat("GRANT ALL PRIVILEGES ON SYSTEM TO materialize").0,
             CatalogChange::Other { kind: "privilege" }
+        );
+        assert_eq!(
+            cat("GRANT INSERT, UPDATE ON TABLE materialize.public.t TO r1, r2").0,
+            CatalogChange::Privilege {
+                grant: true,
+                privileges: vec!["INSERT".into(), "UPDATE".into()],
+                object_type: "table".into(),
+                object: "materialize.public.t".into(),
+                roles: vec!["r1".into(), "r2".into()],
+            }
+        );
+        assert_eq!(
+            cat("REVOKE SELECT ON t FROM r").0,
+            CatalogChange::Privilege {
+                grant: false,
+                privileges: vec!["SELECT".into()],
+                object_type: "table".into(),
+                object: "t".into(),
+                roles: vec!["r".into()],
+            }
         );
         assert_eq!(
             cat("CREATE DEFAULT INDEX ON v").0,

@@ -91,14 +91,32 @@ fn read_only_error() -> PgWireError {
     error("25006", "cannot write in read-only mode")
 }
 
-/// PostgreSQL's own error, passed on with its SQLSTATE, message, detail and hint.
+/// Materialize's wording of PostgreSQL's messages about missing and duplicate objects, which
+/// checks match on (`unknown catalog item 'x'`, `catalog item 'x' already exists`).
+fn materialize_message(message: &str) -> String {
+    let quoted = |rest: &str| {
+        rest.strip_prefix("relation \"")?
+            .split_once('"')
+            .map(|(n, tail)| (n.to_string(), tail.to_string()))
+    };
+    match quoted(message) {
+        Some((name, tail)) if tail == " does not exist" => format!("unknown catalog item '{name}'"),
+        Some((name, tail)) if tail == " already exists" => {
+            format!("catalog item '{name}' already exists")
+        }
+        _ => message.to_string(),
+    }
+}
+
+/// PostgreSQL's own error, passed on with its SQLSTATE, message (in Materialize's words where
+/// they differ), detail and hint.
 fn pg_error(e: tokio_postgres::Error) -> PgWireError {
     match e.as_db_error() {
         Some(db) => {
             let mut info = ErrorInfo::new(
                 db.severity().into(),
                 db.code().code().into(),
-                db.message().into(),
+                materialize_message(db.message()),
             );
             info.detail = db.detail().map(str::to_string);
             info.hint = db.hint().map(str::to_string);
@@ -276,6 +294,25 @@ impl Session {
                         if !dropped && !if_exists {
                             return Err(error("42704", format!("unknown {kind} '{name}'")));
                         }
+                    }
+                    CatalogChange::Privilege {
+                        grant,
+                        privileges,
+                        object_type,
+                        object,
+                        roles,
+                    } => {
+                        for role in roles {
+                            let known = role.eq_ignore_ascii_case("public")
+                                || catalog.items("role").await.map_err(backend)?.contains(role);
+                            if !known {
+                                return Err(error("42704", format!("unknown role '{role}'")));
+                            }
+                        }
+                        catalog
+                            .set_privileges(*grant, privileges, object_type, object, roles)
+                            .await
+                            .map_err(backend)?;
                     }
                     CatalogChange::Other { .. } => {}
                 }

@@ -38,6 +38,7 @@ fn ports() -> [u16; 4] {
 /// One mzsim process.
 pub struct Mz {
     child: Option<Child>,
+    pub ip: String,
     pub sql: u16,
     pub http: u16,
     pub internal_sql: u16,
@@ -52,6 +53,9 @@ pub struct Spec<'a> {
     pub version: &'a str,
     pub failpoints: &'a str,
     pub catchup: &'a str,
+    /// Listen on environmentd's own ports (6875-6878) at this loopback address instead of
+    /// allocated ports on 127.0.0.1, for clients that assume them (the checks runner).
+    pub host: Option<String>,
 }
 
 impl<'a> Spec<'a> {
@@ -62,27 +66,28 @@ impl<'a> Spec<'a> {
             version,
             failpoints: "",
             catchup: "500ms",
+            host: None,
         }
     }
 }
 
 impl Mz {
     pub fn start(spec: Spec) -> Mz {
-        let [sql, http, internal_sql, internal_http] = ports();
+        let [sql, http, internal_sql, internal_http] = match spec.host {
+            Some(_) => [6875, 6876, 6877, 6878],
+            None => ports(),
+        };
+        let ip = spec.host.clone().unwrap_or_else(|| "127.0.0.1".into());
         let log = std::env::temp_dir().join(format!("mzsim-{}-{sql}.log", spec.environment));
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mzsim"))
             .arg(format!("--deploy-generation={}", spec.generation))
             .args(["--metadata-backend-url", &pg_url()])
             .arg(format!("--environment-id={}", spec.environment))
-            .arg(format!("--sql-listen-addr=127.0.0.1:{sql}"))
-            .arg(format!("--http-listen-addr=127.0.0.1:{http}"))
-            .arg(format!(
-                "--internal-sql-listen-addr=127.0.0.1:{internal_sql}"
-            ))
-            .arg(format!(
-                "--internal-http-listen-addr=127.0.0.1:{internal_http}"
-            ))
+            .arg(format!("--sql-listen-addr={ip}:{sql}"))
+            .arg(format!("--http-listen-addr={ip}:{http}"))
+            .arg(format!("--internal-sql-listen-addr={ip}:{internal_sql}"))
+            .arg(format!("--internal-http-listen-addr={ip}:{internal_http}"))
             .args(["--orchestrator=kubernetes", "--unsafe-mode"])
             .env("MZSIM_VERSION", spec.version)
             .env("MZSIM_FAILPOINTS", spec.failpoints)
@@ -96,6 +101,7 @@ impl Mz {
             .unwrap();
         Mz {
             child: Some(child),
+            ip,
             sql,
             http,
             internal_sql,
@@ -106,7 +112,7 @@ impl Mz {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.internal_http)
+        format!("http://{}:{}{path}", self.ip, self.internal_http)
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,171 @@
+//! The checks runner against real mzsim processes on real PostgreSQL, over real pgwire: the
+//! starter library (`checks/starter`) through every phase, across a restart and an upgrade, and
+//! a deliberately broken validate that fails with a readable diff.
+
+mod common;
+
+use std::{
+    path::Path,
+    sync::atomic::{AtomicU8, Ordering},
+    time::Duration,
+};
+
+use common::{Mz, SECOND, Spec, environment};
+use futures::future::join_all;
+use scenario_operator::{
+    api::v1alpha1::{CheckRecord, CheckState},
+    checks::library::{self, Check, Phase},
+    operator::{
+        checks::{Pass, run_to_end, variables},
+        clients::Sessions,
+    },
+};
+
+/// A loopback address of its own per test, so each mzsim can listen on environmentd's ports.
+fn host() -> String {
+    static NEXT: AtomicU8 = AtomicU8::new(1);
+    format!(
+        "127.{}.{}.{}",
+        100 + std::process::id() % 100,
+        (std::process::id() / 100) % 250,
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn starter_library() -> Vec<Check> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checks/starter");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let checks: Vec<Check> = files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            library::from_yaml(&text, &f.display().to_string()).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    library::arrange(checks, &[], None).unwrap()
+}
+
+async fn start(env: &str, generation: u64, version: &str, host: &str) -> Mz {
+    let mut spec = Spec::new(env, generation, version);
+    spec.host = Some(host.to_string());
+    let mz = Mz::start(spec);
+    mz.wait_status("IsLeader", 30 * SECOND).await;
+    mz
+}
+
+/// Runs one phase of every check, four at a time as the operator does by default.
+async fn phase(
+    sessions: &Sessions,
+    checks: &[Check],
+    phase: Phase,
+    host: &str,
+    timeout: Duration,
+) -> Vec<CheckRecord> {
+    let vars = variables(host, None);
+    let mut out = Vec::new();
+    for chunk in checks.chunks(4) {
+        let runs = chunk.iter().map(|c| {
+            let pass = Pass {
+                session: format!("{}/{phase}", c.name()),
+                host,
+                vars: &vars,
+                script: c.script(phase),
+                timeout,
+            };
+            run_to_end(sessions, c.name(), pass, Duration::from_millis(100))
+        });
+        out.extend(join_all(runs).await);
+    }
+    out
+}
+
+fn assert_passed(records: &[CheckRecord], what: &str, mz: &Mz) {
+    let failed: Vec<&CheckRecord> = records
+        .iter()
+        .filter(|r| r.state != CheckState::Passed)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{what}: {failed:#?}\nmzsim log:\n{}",
+        mz.log()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run inside `e2e/cluster exec` (./test does)"]
+async fn the_starter_library_passes_every_phase_across_a_restart_and_an_upgrade() {
+    let checks = starter_library();
+    assert!(checks.len() >= 12, "{} checks", checks.len());
+    let (env, host) = (environment("starter"), host());
+    let sessions = Sessions::default();
+    let timeout = 10 * SECOND;
+    let mut mz = start(&env, 0, "v26.2.0", &host).await;
+    for p in [
+        Phase::Initialize,
+        Phase::Manipulate(1),
+        Phase::Manipulate(2),
+        Phase::Validate,
+        // Validate may run many times: it must be idempotent.
+        Phase::Validate,
+    ] {
+        let records = phase(&sessions, &checks, p, &host, timeout).await;
+        assert_passed(&records, &format!("{p} on v26.2.0"), &mz);
+    }
+    // A restart on the next version (with downtime): everything is still right.
+    mz.kill();
+    let mz = start(&env, 0, "v26.3.0", &host).await;
+    let records = phase(&sessions, &checks, Phase::Validate, &host, timeout).await;
+    assert_passed(&records, "validate after upgrading to v26.3.0", &mz);
+    assert!(records.iter().all(|r| r.duration.is_some()));
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run inside `e2e/cluster exec` (./test does)"]
+async fn a_broken_validate_fails_with_a_readable_diff() {
+    let mut check = starter_library()
+        .into_iter()
+        .find(|c| c.name() == "TableDml")
+        .unwrap()
+        .spec;
+    // One expected row is wrong: `four` became `4our`.
+    check.validate = check.validate.replace("4 four", "4 4our");
+    let check = library::compile(&check, "test").unwrap();
+    let (env, host) = (environment("broken"), host());
+    let mz = start(&env, 0, "v26.3.0", &host).await;
+    let sessions = Sessions::default();
+    let checks = [check];
+    for p in [
+        Phase::Initialize,
+        Phase::Manipulate(1),
+        Phase::Manipulate(2),
+    ] {
+        assert_passed(
+            &phase(&sessions, &checks, p, &host, SECOND).await,
+            "setup",
+            &mz,
+        );
+    }
+    let records = phase(&sessions, &checks, Phase::Validate, &host, SECOND).await;
+    let r = &records[0];
+    assert_eq!(r.state, CheckState::Failed, "{r:#?}");
+    assert_eq!(r.line, Some(1));
+    assert_eq!(
+        r.statement.as_deref(),
+        Some("> SELECT id, name FROM table_dml ORDER BY id")
+    );
+    assert_eq!(
+        r.diff.as_deref(),
+        Some("rows differ (expected 3 rows, got 3):\n- 4 4our\n+ 4 four")
+    );
+    let reason = r.reason.as_deref().unwrap();
+    assert!(
+        reason.starts_with("line 1: still not the expected result after 1s ("),
+        "{reason}"
+    );
+    assert!(r.tries > 1, "retried until the timeout: {r:#?}");
+}
