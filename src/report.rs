@@ -6,7 +6,7 @@ use kube::{Api, Client};
 
 use crate::api::{
     LABEL_PREFIX,
-    v1alpha1::{RunPhase, ScenarioRun},
+    v1alpha1::{CheckState, RunPhase, ScenarioRun, StepState},
 };
 
 /// Annotation naming the phase a run is expected to end in (default `Succeeded`), for suites
@@ -38,7 +38,7 @@ pub fn table(run: &ScenarioRun) -> String {
             .unwrap_or_default()
     );
     if let Some(m) = &status.message {
-        out.push_str(&format!("  {m}\n"));
+        out.push_str(&format!("  {}\n", m.replace('\n', "\n  ")));
     }
     for (i, step) in status.steps.iter().enumerate() {
         let get = |k: &str| step.plan.get(k).and_then(|v| v.as_str()).unwrap_or("");
@@ -51,6 +51,7 @@ pub fn table(run: &ScenarioRun) -> String {
             (Some(s), Some(f)) => format!("{:.1}s", f.0.duration_since(s.0).as_secs_f64()),
             _ => "-".into(),
         };
+        let message = step.message.as_deref().unwrap_or("");
         out.push_str(&format!(
             "  {:>3}{implicit} {:<31} {:<14} {:<9} {:>7}  {}\n",
             i + 1,
@@ -58,8 +59,37 @@ pub fn table(run: &ScenarioRun) -> String {
             get("mzService"),
             format!("{:?}", step.state),
             secs,
-            step.message.as_deref().unwrap_or("")
+            // A check step's message lists every check; the lines below show what matters.
+            message.lines().next().unwrap_or("")
         ));
+        for c in &step.checks {
+            match c.state {
+                CheckState::Failed => {
+                    out.push_str(&format!(
+                        "         check {} FAILED: {}\n",
+                        c.name,
+                        c.reason.as_deref().unwrap_or("")
+                    ));
+                    if let Some(s) = &c.statement {
+                        out.push_str(&format!(
+                            "           {}\n",
+                            s.replace('\n', "\n           ")
+                        ));
+                    }
+                    if let Some(d) = &c.diff {
+                        for line in d.lines() {
+                            out.push_str(&format!("           {line}\n"));
+                        }
+                    }
+                }
+                CheckState::Skipped if step.state != StepState::Pending => out.push_str(&format!(
+                    "         check {} skipped: {}\n",
+                    c.name,
+                    c.reason.as_deref().unwrap_or("")
+                )),
+                _ => {}
+            }
+        }
     }
     out
 }
@@ -116,5 +146,32 @@ pub async fn wait_and_print(
             ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_check_shows_its_statement_and_diff() {
+        let run: ScenarioRun = serde_json::from_value(serde_json::json!({
+            "apiVersion": "mzcheck.dev/v1alpha1", "kind": "ScenarioRun",
+            "metadata": {"name": "r", "namespace": "ns"},
+            "spec": {"scenario": "NoRestartNoUpgrade", "versions": {"current": "v26.3.0"}},
+            "status": {"phase": "Failed", "message": "step 6 (Validate materialized) failed: checks: 0 passed, 1 failed, 0 skipped",
+                "steps": [{"plan": {"action": "Validate", "mzService": "materialized"}, "state": "Failed",
+                    "message": "checks: 0 passed, 1 failed, 0 skipped\nT: FAILED line 1: rows differ",
+                    "checks": [{"name": "T", "state": "Failed", "reason": "line 1: still not the expected result",
+                        "statement": "> SELECT a FROM t", "diff": "rows differ (expected 1 rows, got 1):\n- 1\n+ 2"}]}]},
+        }))
+        .unwrap();
+        let t = table(&run);
+        assert!(
+            t.contains(
+                "checks: 0 passed, 1 failed, 0 skipped\n         check T FAILED: line 1: still not the expected result\n           > SELECT a FROM t\n           rows differ (expected 1 rows, got 1):\n           - 1\n           + 2\n"
+            ),
+            "{t}"
+        );
     }
 }

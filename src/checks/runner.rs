@@ -24,6 +24,8 @@ pub enum SqlFailure {
     Db(String),
     /// No answer (connection lost, timeout): it may or may not have taken effect.
     Lost(String),
+    /// Never sent (no connection): try again.
+    NotSent(String),
 }
 
 /// Whether a command may be sent again after an operator restart left its fate unknown.
@@ -97,6 +99,9 @@ pub enum Verdict {
 /// Judges one try. `resumed`: the command may have been sent before an operator restart.
 pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool) -> Verdict {
     let safety = repeat(command);
+    if let Err(SqlFailure::NotSent(e)) = result {
+        return Verdict::Retry(format!("not sent: {e}"));
+    }
     if let Err(SqlFailure::Lost(e)) = result {
         return match safety {
             Repeat::Safe => Verdict::Retry(format!("no answer: {e}")),
@@ -133,7 +138,7 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
                 }
                 _ => Verdict::Retry(format!("error: {e}")),
             },
-            Err(SqlFailure::Lost(_)) => unreachable!("handled above"),
+            Err(SqlFailure::Lost(_) | SqlFailure::NotSent(_)) => unreachable!("handled above"),
         },
         Command::Fail { error, .. } => {
             let want = match error {
@@ -144,7 +149,9 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
                 Err(SqlFailure::Db(e)) if error.matches(e) => Verdict::Pass,
                 Err(SqlFailure::Db(e)) => Verdict::Retry(format!("expected {want}, got: {e}")),
                 Ok(_) => Verdict::Retry(format!("expected {want}, but the statement succeeded")),
-                Err(SqlFailure::Lost(_)) => unreachable!("handled above"),
+                Err(SqlFailure::Lost(_) | SqlFailure::NotSent(_)) => {
+                    unreachable!("handled above")
+                }
             }
         }
         Command::PostgresExecute { .. } => match result {
@@ -155,7 +162,7 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
             Err(SqlFailure::Db(e)) => Verdict::Fail(format!(
                 "error: {e} (the block's earlier statements have run and are not safe to repeat)"
             )),
-            Err(SqlFailure::Lost(_)) => unreachable!("handled above"),
+            Err(SqlFailure::Lost(_) | SqlFailure::NotSent(_)) => unreachable!("handled above"),
         },
     }
 }
@@ -288,7 +295,11 @@ pub fn fail(record: &mut CheckRecord, command: &Command, reason: String, now: Ti
         .as_ref()
         .map(|t| format!("{:.2}s", seconds_between(t, now)));
     let (first, rest) = reason.split_once('\n').unwrap_or((&reason, ""));
-    record.reason = Some(format!("line {}: {first}", command.line()));
+    record.reason = Some(format!(
+        "line {}: {}",
+        command.line(),
+        first.trim_end_matches(':')
+    ));
     if !rest.is_empty() || first.starts_with("rows differ") {
         record.diff = Some(reason);
     }
@@ -344,6 +355,20 @@ pub fn resume(record: &mut CheckRecord, command: &Command, now: Timestamp) -> bo
             false
         }
     }
+}
+
+/// The counts, then one line per failed check: why a step failed, for the run's message.
+pub fn failure_summary(records: &[CheckRecord]) -> String {
+    let failed: Vec<CheckRecord> = records
+        .iter()
+        .filter(|r| r.state == CheckState::Failed)
+        .cloned()
+        .collect();
+    let all = summary(records);
+    let counts = all.lines().next().unwrap_or_default();
+    let details = summary(&failed);
+    let lines: Vec<&str> = details.lines().skip(1).collect();
+    format!("{counts}\n{}", lines.join("\n"))
 }
 
 /// One line per check for a step's message and Event.

@@ -256,6 +256,13 @@ async fn check_step<C: Cluster>(
         index: input.number - 1,
         records: &input.record.checks,
         host: &h,
+        retry_for: input
+            .run
+            .spec
+            .poll_interval
+            .map(Duration::from)
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(5)),
     };
     super::checks::step(ctx, s, phase).await
 }

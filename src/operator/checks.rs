@@ -36,6 +36,8 @@ use crate::{
 
 /// Checks running at once when the spec does not say.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Pause between tries of a command within a pass.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a command is retried when the spec does not say.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -268,6 +270,9 @@ pub struct Pass<'a> {
     pub vars: &'a BTreeMap<String, String>,
     pub script: &'a [Command],
     pub timeout: Duration,
+    /// How long a failing command is retried within this pass before the pass records it and
+    /// ends (a pass per try would write status, and wake the run, as fast as it can).
+    pub retry_for: Duration,
 }
 
 /// Runs one check's commands until it finishes, must retry, or reaches an unmarked command
@@ -279,6 +284,7 @@ pub async fn run_check<C: CheckSql>(
     mut resumed: bool,
 ) -> (CheckRecord, bool) {
     let mut moved = false;
+    let started = tokio::time::Instant::now();
     loop {
         let k = record.done as usize;
         let Some(command) = p.script.get(k) else {
@@ -299,9 +305,12 @@ pub async fn run_check<C: CheckSql>(
             Verdict::Retry(why) => {
                 if runner::retry(&mut record, command, why, Timestamp::now(), p.timeout) {
                     ctx.end_session(&p.session).await;
-                    moved = true;
+                    return (record, true);
                 }
-                return (record, moved);
+                if started.elapsed() + RETRY_BACKOFF > p.retry_for {
+                    return (record, moved);
+                }
+                tokio::time::sleep(RETRY_BACKOFF).await;
             }
             Verdict::Fail(why) => {
                 runner::fail(&mut record, command, why, Timestamp::now());
@@ -320,6 +329,8 @@ pub struct StepCtx<'a> {
     pub index: usize,
     pub records: &'a [CheckRecord],
     pub host: &'a str,
+    /// In-pass retry window (the run's poll interval).
+    pub retry_for: Duration,
 }
 
 /// One pass of a check step.
@@ -344,6 +355,7 @@ pub async fn step<C: Cluster>(ctx: &C, s: StepCtx<'_>, phase: Phase) -> Result<O
     let timeout = spec.timeout.map(Duration::from).unwrap_or(DEFAULT_TIMEOUT);
     let vars = variables(s.host, spec.seed);
     let now = Timestamp::now();
+    let retry_for = s.retry_for;
 
     let unfinished = |r: &CheckRecord| matches!(r.state, CheckState::Pending | CheckState::Running);
     let active: Vec<usize> = (0..records.len())
@@ -387,6 +399,7 @@ pub async fn step<C: Cluster>(ctx: &C, s: StepCtx<'_>, phase: Phase) -> Result<O
                 vars: &vars,
                 script,
                 timeout,
+                retry_for,
             };
             let record = records[i].clone();
             let resumed = resumed[i];
@@ -401,7 +414,7 @@ pub async fn step<C: Cluster>(ctx: &C, s: StepCtx<'_>, phase: Phase) -> Result<O
     let end = if records.iter().any(unfinished) {
         None
     } else if records.iter().any(|r| r.state == CheckState::Failed) {
-        Some(Err(runner::summary(&records)))
+        Some(Err(runner::failure_summary(&records)))
     } else {
         Some(Ok(runner::summary(&records)))
     };

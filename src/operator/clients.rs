@@ -199,8 +199,8 @@ pub async fn postgres_execute(url: &str, statements: &[String]) -> Result<(), Sq
         .connect_timeout(CALL_TIMEOUT);
     let (client, connection) = tokio::time::timeout(CALL_TIMEOUT, cfg.connect(NoTls))
         .await
-        .map_err(|_| SqlFailure::Lost(format!("connecting to {url} timed out")))?
-        .map_err(|e| SqlFailure::Lost(format!("connecting to {url}: {}", db_message(&e))))?;
+        .map_err(|_| SqlFailure::NotSent(format!("connecting to {url} timed out")))?
+        .map_err(|e| SqlFailure::NotSent(format!("connecting to {url}: {}", db_message(&e))))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             debug!(error = %e, "SQL connection closed");
@@ -253,7 +253,7 @@ impl super::io::CheckSql for Sessions {
         let cached = self.open.lock().await.remove(session);
         let client = match cached {
             Some((h, c)) if h == host && !c.is_closed() => c,
-            _ => self::sql(host, false).await.map_err(SqlFailure::Lost)?,
+            _ => self::sql(host, false).await.map_err(SqlFailure::NotSent)?,
         };
         let result = check_query(&client, sql).await;
         self.open

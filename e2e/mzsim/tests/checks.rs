@@ -16,6 +16,7 @@ use scenario_operator::{
     api::v1alpha1::{CheckRecord, CheckState},
     checks::library::{self, Check, Phase},
     operator::{
+        actions::CONFIGURE_STATEMENTS,
         checks::{Pass, run_to_end, variables},
         clients::Sessions,
     },
@@ -76,6 +77,7 @@ async fn phase(
                 vars: &vars,
                 script: c.script(phase),
                 timeout,
+                retry_for: Duration::ZERO,
             };
             run_to_end(sessions, c.name(), pass, Duration::from_millis(100))
         });
@@ -105,6 +107,14 @@ async fn the_starter_library_passes_every_phase_across_a_restart_and_an_upgrade(
     let sessions = Sessions::default();
     let timeout = 10 * SECOND;
     let mut mz = start(&env, 0, "v26.2.0", &host).await;
+    // What ConfigureMz runs before the checks in every scenario.
+    let configure: Vec<String> = CONFIGURE_STATEMENTS.iter().map(|s| s.to_string()).collect();
+    scenario_operator::operator::clients::postgres_execute(
+        &format!("postgres://mz_system@{host}:6877"),
+        &configure,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("ConfigureMz: {e:?}\n{}", mz.log()));
     for p in [
         Phase::Initialize,
         Phase::Manipulate(1),

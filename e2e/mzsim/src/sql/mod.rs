@@ -303,7 +303,9 @@ impl Session {
                         roles,
                     } => {
                         for role in roles {
-                            let known = role.eq_ignore_ascii_case("public")
+                            // Built-in roles, and `materialize`, which a login creates.
+                            let builtin = ["public", "materialize", "mz_system", "mz_support"];
+                            let known = builtin.contains(&role.as_str())
                                 || catalog.items("role").await.map_err(backend)?.contains(role);
                             if !known {
                                 return Err(error("42704", format!("unknown role '{role}'")));
