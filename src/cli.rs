@@ -41,6 +41,15 @@ pub enum Command {
     },
     /// List the built-in scenarios.
     Scenarios,
+    /// Check a library of checks before it goes into a ConfigMap: each FILE (or every *.yaml
+    /// in a DIRECTORY) is one check, in the format of a `spec.checks.inline` item. Parses every
+    /// script and refuses duplicate names; prints one line per check, and exits 1 with
+    /// FILE: check NAME: script line N: message for each problem.
+    LintChecks {
+        /// Check files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Wait for a ScenarioRun to end and print its per-step results. Exits 0 iff it ended in
     /// the expected phase (annotation `mzcheck.dev/expected-phase`, default Succeeded).
     Status {
@@ -93,6 +102,7 @@ pub fn run(cli: Cli) -> ExitCode {
             print!("{}", scenario_list());
             ExitCode::SUCCESS
         }
+        Command::LintChecks { paths } => lint_checks(&paths),
         Command::Status {
             name,
             namespace,
@@ -220,4 +230,67 @@ fn print_crds(out_dir: Option<PathBuf>) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `lint-checks`: every check file parsed as the operator would read it from a ConfigMap.
+fn lint_checks(paths: &[PathBuf]) -> ExitCode {
+    use crate::checks::library;
+    let mut files = Vec::new();
+    for p in paths {
+        match std::fs::read_dir(p) {
+            Ok(entries) => {
+                let mut found: Vec<PathBuf> = entries
+                    .filter_map(|e| Some(e.ok()?.path()))
+                    .filter(|f| f.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                    .collect();
+                found.sort();
+                files.extend(found);
+            }
+            Err(_) => files.push(p.clone()),
+        }
+    }
+    let (mut checks, mut failed) = (Vec::new(), false);
+    for f in &files {
+        let shown = f.display().to_string();
+        match std::fs::read_to_string(f) {
+            Err(e) => {
+                eprintln!("{shown}: {e}");
+                failed = true;
+            }
+            Ok(text) => match library::from_yaml(&text, &shown) {
+                Ok(c) => checks.push(c),
+                Err(e) => {
+                    eprintln!("{e}");
+                    failed = true;
+                }
+            },
+        }
+    }
+    match library::arrange(checks, &[], None) {
+        Ok(checks) => {
+            for c in &checks {
+                let count = |p| c.script(p).len();
+                println!(
+                    "{:<24} {}: initialize {}, manipulate {}+{}, validate {} commands",
+                    c.name(),
+                    c.source,
+                    count(library::Phase::Initialize),
+                    count(library::Phase::Manipulate(1)),
+                    count(library::Phase::Manipulate(2)),
+                    count(library::Phase::Validate),
+                );
+            }
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

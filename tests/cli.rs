@@ -177,3 +177,29 @@ fn crd_command_prints_the_committed_crds() {
     .unwrap();
     assert_eq!(printed, committed);
 }
+
+#[test]
+fn the_starter_library_lints_cleanly_and_a_bad_check_names_file_check_and_line() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/checks/starter");
+    let o = bin().args(["lint-checks", dir]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().count() >= 12, "{out}");
+    assert!(out.contains("TableDml"), "{out}");
+
+    let bad = std::env::temp_dir().join(format!("so-bad-check-{}.yaml", std::process::id()));
+    std::fs::write(
+        &bad,
+        "name: Bad\nmanipulate: ['', '']\nvalidate: |\n  > SELECT 1\n  1\n  $ kafka-ingest topic=x\n",
+    )
+    .unwrap();
+    let o = bin().arg("lint-checks").arg(&bad).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o).trim(),
+        format!(
+            "check Bad ({}): validate line 3: unsupported builtin $kafka-ingest; supported: postgres-execute",
+            bad.display()
+        )
+    );
+}

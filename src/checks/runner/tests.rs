@@ -184,7 +184,11 @@ fn records_move_and_time_out() {
 fn a_statement_never_sent_is_retried_whatever_it_is() {
     let insert = one("> INSERT INTO t VALUES (1)");
     assert_eq!(
-        judge(&insert, &Err(SqlFailure::NotSent("connection refused".into())), false),
+        judge(
+            &insert,
+            &Err(SqlFailure::NotSent("connection refused".into())),
+            false
+        ),
         Verdict::Retry("not sent: connection refused".into())
     );
 }
