@@ -190,7 +190,12 @@ fn plan_file(file: &PathBuf, output: Format) -> ExitCode {
     match plan::plan(&manifest.run.spec) {
         Ok(plan) => {
             match output {
-                Format::Table => print!("{}", plan::render::table(&plan)),
+                Format::Table => {
+                    print!("{}", plan::render::table(&plan));
+                    if let Some(checks) = &manifest.run.spec.checks {
+                        print!("{}", checks_note(checks, &plan));
+                    }
+                }
                 Format::Json => println!("{}", plan::render::json(&plan)),
             }
             ExitCode::SUCCESS
@@ -207,6 +212,40 @@ fn plan_file(file: &PathBuf, output: Format) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Below the plan table: which inline checks run or are skipped, and the sources the operator
+/// reads when the run starts.
+fn checks_note(checks: &crate::api::v1alpha1::ChecksSpec, plan: &plan::Plan) -> String {
+    use crate::checks::library;
+    let mut out = String::new();
+    for c in &checks.inline {
+        // Planning succeeded, so every inline check compiles.
+        if let Ok(compiled) = library::compile(c, "inline") {
+            match library::skip_reason(&compiled, plan) {
+                Some(why) => out.push_str(&format!("check {}: skipped: {why}\n", c.name)),
+                None => out.push_str(&format!("check {}: runs in every check phase\n", c.name)),
+            }
+        }
+    }
+    let mut sources: Vec<String> = checks
+        .config_maps
+        .iter()
+        .map(|n| format!("ConfigMap {n}"))
+        .collect();
+    if let Some(sel) = &checks.selector {
+        sources.push(format!(
+            "ConfigMaps matching {}",
+            crate::operator::checks::selector_string(sel)
+        ));
+    }
+    if !sources.is_empty() {
+        out.push_str(&format!(
+            "checks from {} are read when the run starts (scenario-operator lint-checks checks a library offline)\n",
+            sources.join(" and ")
+        ));
+    }
+    out
 }
 
 fn print_crds(out_dir: Option<PathBuf>) -> ExitCode {

@@ -203,3 +203,24 @@ fn the_starter_library_lints_cleanly_and_a_bad_check_names_file_check_and_line()
         )
     );
 }
+
+#[test]
+fn plan_lists_inline_checks_and_the_sources_read_at_start() {
+    let o = bin()
+        .args([
+            "plan",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/custom-actions.yaml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("check Orders: runs in every check phase\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("checks from ConfigMap mzcheck-starter are read when the run starts"),
+        "{out}"
+    );
+}

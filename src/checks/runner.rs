@@ -284,12 +284,47 @@ pub fn pass(record: &mut CheckRecord, now: Timestamp) {
         .map(|t| format!("{:.2}s", seconds_between(t, now)));
 }
 
+/// A statement as it may be shown in status, Events and logs: the password of a connection
+/// URL and the value of `CREATE|ALTER SECRET … AS '…'` are replaced by `***`.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut line = line.to_string();
+        // postgres://user:password@host → postgres://user:***@host
+        let mut from = 0;
+        while let Some(i) = line[from..].find("://").map(|i| i + from + 3) {
+            let end = line[i..]
+                .find(|c: char| c.is_whitespace() || c == '/')
+                .map(|e| e + i)
+                .unwrap_or(line.len());
+            if let Some(at) = line[i..end].rfind('@').map(|a| a + i)
+                && let Some(colon) = line[i..at].find(':').map(|c| c + i)
+            {
+                line.replace_range(colon + 1..at, "***");
+            }
+            from = i;
+        }
+        let upper = line.to_ascii_uppercase();
+        if upper.contains("SECRET")
+            && let Some(as_at) = upper.find(" AS ")
+        {
+            let rest = &line[as_at + 4..];
+            if let Some(q) = rest.find('\'') {
+                let newline = if line.ends_with('\n') { "\n" } else { "" };
+                line = format!("{}AS {}'***'{newline}", &line[..as_at + 1], &rest[..q]);
+            }
+        }
+        out.push_str(&line);
+    }
+    out
+}
+
 /// The check stops here.
 pub fn fail(record: &mut CheckRecord, command: &Command, reason: String, now: Timestamp) {
     record.state = CheckState::Failed;
     record.sending = None;
     record.line = Some(command.line() as u32);
-    record.statement = Some(command.text());
+    record.statement = Some(redact(&command.text()));
     record.duration = record
         .started_at
         .as_ref()
@@ -330,7 +365,7 @@ pub fn retry(
         return true;
     }
     record.line = Some(command.line() as u32);
-    record.statement = Some(command.text());
+    record.statement = Some(redact(&command.text()));
     record.diff = Some(why);
     false
 }

@@ -192,3 +192,30 @@ fn a_statement_never_sent_is_retried_whatever_it_is() {
         Verdict::Retry("not sent: connection refused".into())
     );
 }
+
+#[test]
+fn secrets_never_reach_status() {
+    assert_eq!(
+        redact(
+            "$ postgres-execute connection=postgres://mz_system:hunter2@h:6877/materialize\nSELECT 1"
+        ),
+        "$ postgres-execute connection=postgres://mz_system:***@h:6877/materialize\nSELECT 1"
+    );
+    assert_eq!(
+        redact("> CREATE SECRET pw AS 'hunter2'"),
+        "> CREATE SECRET pw AS '***'"
+    );
+    assert_eq!(
+        redact("> ALTER SECRET pw AS decode('c2VjcmV0', 'base64')"),
+        "> ALTER SECRET pw AS decode('***'"
+    );
+    assert_eq!(redact("> SELECT 'a' AS b"), "> SELECT 'a' AS b");
+    assert_eq!(
+        redact("> CREATE SECRET pw AS 'x'\n> SELECT 1"),
+        "> CREATE SECRET pw AS '***'\n> SELECT 1"
+    );
+    let cmd = one("> CREATE SECRET pw AS 'hunter2'");
+    let mut r = CheckRecord::new("C", CheckState::Running, None);
+    fail(&mut r, &cmd, "error: boom".into(), Timestamp::now());
+    assert!(!format!("{r:?}").contains("hunter2"));
+}
