@@ -352,6 +352,7 @@ pub fn retry(
     // A server error means the statement did not take effect: the marker no longer applies.
     record.sending = None;
     record.tries += 1;
+    record.retries += 1;
     let since = record.retrying_since.get_or_insert(Time(now)).clone();
     if seconds_between(&since, now) >= timeout.as_secs_f64() {
         let tries = record.tries;
@@ -417,6 +418,11 @@ pub fn summary(records: &[CheckRecord]) -> String {
     );
     for r in records {
         let detail = match r.state {
+            CheckState::Passed if r.retries > 0 => format!(
+                "passed in {} after {} retries",
+                r.duration.as_deref().unwrap_or("?"),
+                r.retries
+            ),
             CheckState::Passed => format!("passed in {}", r.duration.as_deref().unwrap_or("?")),
             CheckState::Skipped => format!("skipped: {}", r.reason.as_deref().unwrap_or("")),
             CheckState::Failed => format!("FAILED {}", r.reason.as_deref().unwrap_or("")),

@@ -38,8 +38,10 @@ use crate::{
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Pause between tries of a command within a pass.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
-/// How long a command is retried when the spec does not say.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a command is retried when the spec does not say: generous, because a result may
+/// take a while to appear after a restart or under load (a run that sets nothing should not
+/// fail for being on a busy machine).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A label selector in the apiserver's string form.
 pub fn selector_string(s: &LabelSelector) -> String {

@@ -43,7 +43,7 @@ pub struct ChecksSpec {
     pub concurrency: Option<u8>,
 
     /// How long a command is retried until its expected result appears (testdrive's
-    /// `--default-timeout`). Default `60s`.
+    /// `--default-timeout`). Default `300s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
 }

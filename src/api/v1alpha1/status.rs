@@ -123,6 +123,9 @@ pub struct CheckRecord {
     /// Tries of the current command (testdrive retries until the expected result appears).
     #[serde(default)]
     pub tries: u32,
+    /// Retries of all commands in this phase: a check that passed after many is worth a look.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
     /// When the current command was first tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrying_since: Option<Time>,
@@ -152,6 +155,7 @@ impl CheckRecord {
             done: 0,
             sending: None,
             tries: 0,
+            retries: 0,
             retrying_since: None,
             started_at: None,
             duration: None,
@@ -160,4 +164,8 @@ impl CheckRecord {
             diff: None,
         }
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
