@@ -33,6 +33,8 @@ pub struct Effect {
     /// The status changed and must be written.
     pub write: bool,
     pub event: Option<(EventType, &'static str, String)>,
+    /// Further Events: one per check that failed, with its statement and diff.
+    pub check_events: Vec<(EventType, &'static str, String)>,
     pub next: Next,
 }
 
@@ -187,6 +189,7 @@ pub fn apply_outcome(
             Effect {
                 write: true,
                 event: Some((EventType::Normal, "StepSucceeded", note)),
+                check_events: Vec::new(),
                 next: Next::Again,
             }
         }
@@ -205,6 +208,7 @@ pub fn apply_outcome(
             Effect {
                 write: changed,
                 event: None,
+                check_events: Vec::new(),
                 next: Next::Poll,
             }
         }
@@ -215,6 +219,7 @@ pub fn apply_outcome(
             Effect {
                 write: true,
                 event: None,
+                check_events: Vec::new(),
                 next: Next::Again,
             }
         }
@@ -224,6 +229,7 @@ pub fn apply_outcome(
             Effect {
                 write: true,
                 event: None,
+                check_events: Vec::new(),
                 next: Next::Again,
             }
         }
@@ -245,7 +251,26 @@ pub fn apply_outcome(
                     },
                 ),
                 Some(Err(summary)) => {
-                    apply_outcome(status, index, what, generation, Outcome::Failed(summary))
+                    let mut effect =
+                        apply_outcome(status, index, what, generation, Outcome::Failed(summary));
+                    effect.check_events = status.steps[index]
+                        .checks
+                        .iter()
+                        .filter(|c| c.state == CheckState::Failed)
+                        .map(|c| {
+                            let mut note = format!(
+                                "step {number} ({what}): check {} failed: {}",
+                                c.name,
+                                c.reason.as_deref().unwrap_or("")
+                            );
+                            for part in [&c.statement, &c.diff].into_iter().flatten() {
+                                note.push('\n');
+                                note.push_str(part);
+                            }
+                            (EventType::Warning, "CheckFailed", note)
+                        })
+                        .collect();
+                    effect
                 }
                 None => {
                     let records = &status.steps[index].checks;
@@ -271,6 +296,7 @@ pub fn apply_outcome(
                     Effect {
                         write: true,
                         event: None,
+                        check_events: Vec::new(),
                         next: if moved { Next::Again } else { Next::Poll },
                     }
                 }
@@ -281,6 +307,7 @@ pub fn apply_outcome(
             Effect {
                 write: true,
                 event: Some((EventType::Warning, "StepFailed", message)),
+                check_events: Vec::new(),
                 next: Next::Finished,
             }
         }

@@ -358,7 +358,7 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
     if effect.write {
         write_status(&ctx, &run, &status).await?;
     }
-    if let Some((type_, reason, note)) = effect.event {
+    for (type_, reason, note) in effect.event.into_iter().chain(effect.check_events) {
         publish(&ctx, &run, type_, reason, note).await;
     }
     match effect.next {

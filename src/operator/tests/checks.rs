@@ -234,3 +234,44 @@ async fn bad_check_sources_are_refused_naming_them() {
             .contains_key("fixture-run-checks")
     );
 }
+
+#[test]
+fn a_failed_check_gets_an_event_with_its_statement_and_diff() {
+    use crate::api::v1alpha1::CheckRecord;
+    let run = run_with_check("> SELECT * FROM t\none\n");
+    let plan = plan::plan(&run.spec).unwrap();
+    let mut status = ScenarioRunStatus {
+        steps: plan_steps(
+            &plan,
+            &[CheckRecord::new("Inserts", CheckState::Pending, None)],
+        ),
+        ..Default::default()
+    };
+    let mut failed = CheckRecord::new(
+        "Inserts",
+        CheckState::Failed,
+        Some("line 1: rows differ".into()),
+    );
+    failed.statement = Some("> SELECT * FROM t".into());
+    failed.diff = Some("rows differ (expected 1 rows, got 0):\n- one".into());
+    let effect = apply_outcome(
+        &mut status,
+        2,
+        "Validate mz-1",
+        None,
+        Outcome::Checks {
+            records: vec![failed],
+            end: Some(Err("checks: 0 passed, 1 failed, 0 skipped".into())),
+            moved: true,
+        },
+    );
+    assert_eq!(status.steps[2].state, StepState::Failed);
+    assert_eq!(effect.event.as_ref().unwrap().1, "StepFailed");
+    assert_eq!(effect.check_events.len(), 1);
+    let (_, reason, note) = &effect.check_events[0];
+    assert_eq!(*reason, "CheckFailed");
+    assert_eq!(
+        note,
+        "step 3 (Validate mz-1): check Inserts failed: line 1: rows differ\n> SELECT * FROM t\nrows differ (expected 1 rows, got 0):\n- one"
+    );
+}
