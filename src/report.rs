@@ -82,6 +82,12 @@ pub fn table(run: &ScenarioRun) -> String {
                         }
                     }
                 }
+                CheckState::Passed if c.retries > 0 => out.push_str(&format!(
+                    "         check {} passed in {} after {} retries\n",
+                    c.name,
+                    c.duration.as_deref().unwrap_or("?"),
+                    c.retries
+                )),
                 CheckState::Skipped if step.state != StepState::Pending => out.push_str(&format!(
                     "         check {} skipped: {}\n",
                     c.name,
