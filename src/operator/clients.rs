@@ -244,22 +244,33 @@ pub fn db_message(e: &tokio_postgres::Error) -> String {
 /// session within a phase, as testdrive's do, and other checks' sessions are never held up.
 #[derive(Default)]
 pub struct Sessions {
-    open: tokio::sync::Mutex<std::collections::HashMap<String, (String, Client)>>,
+    /// Session → host, client and when it was last used.
+    open: tokio::sync::Mutex<
+        std::collections::HashMap<String, (String, Client, tokio::time::Instant)>,
+    >,
 }
+
+/// A session unused this long belongs to a check that will not come back (its run was deleted
+/// mid-phase): it is closed.
+const SESSION_IDLE: Duration = Duration::from_secs(600);
 
 impl super::io::CheckSql for Sessions {
     async fn check_sql(&self, session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure> {
         // Taken out while in use, put back after.
-        let cached = self.open.lock().await.remove(session);
+        let cached = {
+            let mut open = self.open.lock().await;
+            open.retain(|_, (_, _, used)| used.elapsed() < SESSION_IDLE);
+            open.remove(session)
+        };
         let client = match cached {
-            Some((h, c)) if h == host && !c.is_closed() => c,
+            Some((h, c, _)) if h == host && !c.is_closed() => c,
             _ => self::sql(host, false).await.map_err(SqlFailure::NotSent)?,
         };
         let result = check_query(&client, sql).await;
-        self.open
-            .lock()
-            .await
-            .insert(session.to_string(), (host.to_string(), client));
+        self.open.lock().await.insert(
+            session.to_string(),
+            (host.to_string(), client, tokio::time::Instant::now()),
+        );
         result
     }
 
