@@ -76,11 +76,6 @@ pub fn checks_configmap(run: &str) -> String {
 /// Key of the frozen checks in [`checks_configmap`].
 pub const CHECKS_KEY: &str = "checks.json";
 
-/// Label a team may put on ConfigMaps of a check library (any label selector works).
-pub fn check_library_label() -> String {
-    format!("{LABEL_PREFIX}check-library")
-}
-
 /// The SQL session a check's phase runs its commands in.
 pub fn check_session(namespace: &str, run: &str, step: usize, check: &str) -> String {
     format!("{namespace}/{run}/step{step}/{check}")

@@ -395,20 +395,15 @@ pub fn resume(record: &mut CheckRecord, command: &Command, now: Timestamp) -> bo
 
 /// The counts, then one line per failed check: why a step failed, for the run's message.
 pub fn failure_summary(records: &[CheckRecord]) -> String {
-    let failed: Vec<CheckRecord> = records
-        .iter()
-        .filter(|r| r.state == CheckState::Failed)
-        .cloned()
-        .collect();
-    let all = summary(records);
-    let counts = all.lines().next().unwrap_or_default();
-    let details = summary(&failed);
-    let lines: Vec<&str> = details.lines().skip(1).collect();
-    format!("{counts}\n{}", lines.join("\n"))
+    report(records, |r| r.state == CheckState::Failed)
 }
 
-/// One line per check for a step's message and Event.
+/// The counts, then one line per check for a step's message and Event.
 pub fn summary(records: &[CheckRecord]) -> String {
+    report(records, |_| true)
+}
+
+fn report(records: &[CheckRecord], listed: impl Fn(&CheckRecord) -> bool) -> String {
     let count = |s: CheckState| records.iter().filter(|r| r.state == s).count();
     let mut out = format!(
         "checks: {} passed, {} failed, {} skipped",
@@ -416,7 +411,7 @@ pub fn summary(records: &[CheckRecord]) -> String {
         count(CheckState::Failed),
         count(CheckState::Skipped)
     );
-    for r in records {
+    for r in records.iter().filter(|r| listed(r)) {
         let detail = match r.state {
             CheckState::Passed if r.retries > 0 => format!(
                 "passed in {} after {} retries",

@@ -254,15 +254,8 @@ async fn check_step<C: Cluster>(
         run: input.run,
         status: input.status,
         index: input.number - 1,
-        records: &input.record.checks,
         host: &h,
-        retry_for: input
-            .run
-            .spec
-            .poll_interval
-            .map(Duration::from)
-            .unwrap_or(Duration::from_secs(1))
-            .min(Duration::from_secs(5)),
+        retry_for: super::poll_interval(input.run).min(Duration::from_secs(5)),
     };
     super::checks::step(ctx, s, phase).await
 }

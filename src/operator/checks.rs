@@ -327,9 +327,8 @@ pub async fn run_check<C: CheckSql>(
 pub struct StepCtx<'a> {
     pub run: &'a ScenarioRun,
     pub status: &'a crate::api::v1alpha1::ScenarioRunStatus,
-    /// 0-based index of the step.
+    /// 0-based index of the step; its check records are `status.steps[index].checks`.
     pub index: usize,
-    pub records: &'a [CheckRecord],
     pub host: &'a str,
     /// In-pass retry window (the run's poll interval).
     pub retry_for: Duration,
@@ -337,7 +336,7 @@ pub struct StepCtx<'a> {
 
 /// One pass of a check step.
 pub async fn step<C: Cluster>(ctx: &C, s: StepCtx<'_>, phase: Phase) -> Result<Outcome, Error> {
-    let mut records = s.records.to_vec();
+    let mut records = s.status.steps[s.index].checks.clone();
     let r = RunRef::of(s.run);
     let spec = s.run.spec.checks.clone().unwrap_or_default();
     let snapshot_name = names::checks_configmap(r.name);
@@ -359,7 +358,7 @@ pub async fn step<C: Cluster>(ctx: &C, s: StepCtx<'_>, phase: Phase) -> Result<O
     let now = Timestamp::now();
     let retry_for = s.retry_for;
 
-    let unfinished = |r: &CheckRecord| matches!(r.state, CheckState::Pending | CheckState::Running);
+    let unfinished = |r: &CheckRecord| !r.state.finished();
     let active: Vec<usize> = (0..records.len())
         .filter(|&i| unfinished(&records[i]))
         .take(concurrency)

@@ -32,9 +32,8 @@ pub enum Next {
 pub struct Effect {
     /// The status changed and must be written.
     pub write: bool,
-    pub event: Option<(EventType, &'static str, String)>,
-    /// Further Events: one per check that failed, with its statement and diff.
-    pub check_events: Vec<(EventType, &'static str, String)>,
+    /// Events to publish, in order (a failed check step adds one per failed check).
+    pub events: Vec<(EventType, &'static str, String)>,
     pub next: Next,
 }
 
@@ -188,8 +187,7 @@ pub fn apply_outcome(
             summarize(status, generation, RunPhase::Running, note.clone());
             Effect {
                 write: true,
-                event: Some((EventType::Normal, "StepSucceeded", note)),
-                check_events: Vec::new(),
+                events: vec![(EventType::Normal, "StepSucceeded", note)],
                 next: Next::Again,
             }
         }
@@ -207,8 +205,7 @@ pub fn apply_outcome(
             }
             Effect {
                 write: changed,
-                event: None,
-                check_events: Vec::new(),
+                events: Vec::new(),
                 next: Next::Poll,
             }
         }
@@ -218,8 +215,7 @@ pub fn apply_outcome(
             step.message = Some(message);
             Effect {
                 write: true,
-                event: None,
-                check_events: Vec::new(),
+                events: Vec::new(),
                 next: Next::Again,
             }
         }
@@ -228,8 +224,7 @@ pub fn apply_outcome(
             status.applied_statements.push(statement);
             Effect {
                 write: true,
-                event: None,
-                check_events: Vec::new(),
+                events: Vec::new(),
                 next: Next::Again,
             }
         }
@@ -253,7 +248,7 @@ pub fn apply_outcome(
                 Some(Err(summary)) => {
                     let mut effect =
                         apply_outcome(status, index, what, generation, Outcome::Failed(summary));
-                    effect.check_events = status.steps[index]
+                    let failed = status.steps[index]
                         .checks
                         .iter()
                         .filter(|c| c.state == CheckState::Failed)
@@ -268,16 +263,13 @@ pub fn apply_outcome(
                                 note.push_str(part);
                             }
                             (EventType::Warning, "CheckFailed", note)
-                        })
-                        .collect();
+                        });
+                    effect.events.extend(failed);
                     effect
                 }
                 None => {
                     let records = &status.steps[index].checks;
-                    let finished = records
-                        .iter()
-                        .filter(|r| !matches!(r.state, CheckState::Pending | CheckState::Running))
-                        .count();
+                    let finished = records.iter().filter(|r| r.state.finished()).count();
                     let mut message = format!("checks: {finished}/{} finished", records.len());
                     if let Some(r) = records.iter().find(|r| r.tries > 0) {
                         message.push_str(&format!(
@@ -295,8 +287,7 @@ pub fn apply_outcome(
                     );
                     Effect {
                         write: true,
-                        event: None,
-                        check_events: Vec::new(),
+                        events: Vec::new(),
                         next: if moved { Next::Again } else { Next::Poll },
                     }
                 }
@@ -306,8 +297,7 @@ pub fn apply_outcome(
             let message = fail_step(status, index, what, generation, cause);
             Effect {
                 write: true,
-                event: Some((EventType::Warning, "StepFailed", message)),
-                check_events: Vec::new(),
+                events: vec![(EventType::Warning, "StepFailed", message)],
                 next: Next::Finished,
             }
         }

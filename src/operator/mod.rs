@@ -76,7 +76,7 @@ fn step_timeout(run: &ScenarioRun, action: &str) -> Duration {
     Duration::from_secs(if action == "WaitReadyMz" { 900 } else { 600 })
 }
 
-fn poll_interval(run: &ScenarioRun) -> Duration {
+pub(crate) fn poll_interval(run: &ScenarioRun) -> Duration {
     run.spec
         .poll_interval
         .map(Duration::from)
@@ -358,7 +358,7 @@ async fn reconcile(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeu
     if effect.write {
         write_status(&ctx, &run, &status).await?;
     }
-    for (type_, reason, note) in effect.event.into_iter().chain(effect.check_events) {
+    for (type_, reason, note) in effect.events {
         publish(&ctx, &run, type_, reason, note).await;
     }
     match effect.next {

@@ -102,6 +102,13 @@ pub enum CheckState {
     Skipped,
 }
 
+impl CheckState {
+    /// Passed, Failed or Skipped: nothing more to run in this phase.
+    pub fn finished(self) -> bool {
+        !matches!(self, CheckState::Pending | CheckState::Running)
+    }
+}
+
 /// What one check did in one phase.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

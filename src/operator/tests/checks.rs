@@ -53,11 +53,8 @@ async fn checks_run_in_their_phases_and_report_per_check_results() {
     // The frozen checks live in the run's own ConfigMap.
     assert!(
         cluster
-            .state
-            .lock()
-            .unwrap()
-            .configmaps
-            .contains_key("fixture-run-checks")
+            .configmap_names()
+            .contains(&"fixture-run-checks".to_string())
     );
 }
 
@@ -266,9 +263,9 @@ fn a_failed_check_gets_an_event_with_its_statement_and_diff() {
         },
     );
     assert_eq!(status.steps[2].state, StepState::Failed);
-    assert_eq!(effect.event.as_ref().unwrap().1, "StepFailed");
-    assert_eq!(effect.check_events.len(), 1);
-    let (_, reason, note) = &effect.check_events[0];
+    assert_eq!(effect.events.len(), 2);
+    assert_eq!(effect.events[0].1, "StepFailed");
+    let (_, reason, note) = &effect.events[1];
     assert_eq!(*reason, "CheckFailed");
     assert_eq!(
         note,

@@ -302,11 +302,11 @@ impl Session {
                         object,
                         roles,
                     } => {
+                        // Built-in roles, and `materialize`, which a login creates.
+                        let builtin = ["public", "materialize", "mz_system", "mz_support"];
+                        let created = catalog.items("role").await.map_err(backend)?;
                         for role in roles {
-                            // Built-in roles, and `materialize`, which a login creates.
-                            let builtin = ["public", "materialize", "mz_system", "mz_support"];
-                            let known = builtin.contains(&role.as_str())
-                                || catalog.items("role").await.map_err(backend)?.contains(role);
+                            let known = builtin.contains(&role.as_str()) || created.contains(role);
                             if !known {
                                 return Err(error("42704", format!("unknown role '{role}'")));
                             }
