@@ -222,7 +222,7 @@ fn checks_note(checks: &crate::api::v1alpha1::ChecksSpec, plan: &plan::Plan) -> 
     for c in &checks.inline {
         // Planning succeeded, so every inline check compiles.
         if let Ok(compiled) = library::compile(c, "inline") {
-            match library::skip_reason(&compiled, plan) {
+            match library::skip_reason(&compiled, &plan.gate) {
                 Some(why) => out.push_str(&format!("check {}: skipped: {why}\n", c.name)),
                 None => out.push_str(&format!("check {}: runs in every check phase\n", c.name)),
             }
@@ -236,7 +236,7 @@ fn checks_note(checks: &crate::api::v1alpha1::ChecksSpec, plan: &plan::Plan) -> 
     if let Some(sel) = &checks.selector {
         sources.push(format!(
             "ConfigMaps matching {}",
-            crate::operator::checks::selector_string(sel)
+            crate::operator::render::selector_string(sel)
         ));
     }
     if !sources.is_empty() {

@@ -195,7 +195,7 @@ proptest! {
         let planned = plan(&spec(actions, sql_server));
         let planned = planned.map_err(|e| TestCaseError::fail(e.to_string()))?;
         check_invariants(&planned, n, sql_server);
-        prop_assert_eq!(planned.base_version.to_string(), VERSIONS[first]);
+        prop_assert_eq!(planned.gate.base_version.to_string(), VERSIONS[first]);
     }
 
     #[test]

@@ -26,6 +26,14 @@ pub fn labels(run: &str, mz_service: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// Labels on what belongs to the whole run rather than one service (the checks snapshot).
+pub fn run_labels(run: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (run_label(), run.to_string()),
+        (MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string()),
+    ])
+}
+
 /// Selector labels of a service's pods (a subset of [`labels`]; immutable on a StatefulSet).
 pub fn selector(run: &str, mz_service: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -53,9 +61,15 @@ pub fn statefulset(run: &str, mz_service: &str) -> String {
     fit(format!("{run}-{mz_service}"), 52)
 }
 
+/// The single pod of a StatefulSet named `statefulset` (also an adopted one, whose name the
+/// run does not derive).
+pub fn pod_of(statefulset: &str) -> String {
+    format!("{statefulset}-0")
+}
+
 /// The single pod of a service's StatefulSet.
 pub fn pod(run: &str, mz_service: &str) -> String {
-    format!("{}-0", statefulset(run, mz_service))
+    pod_of(&statefulset(run, mz_service))
 }
 
 /// ConfigMap with environmentd's listener configuration for a service.
@@ -81,10 +95,20 @@ pub fn check_session(namespace: &str, run: &str, step: usize, check: &str) -> St
     format!("{namespace}/{run}/step{step}/{check}")
 }
 
-/// The stable DNS name of a StatefulSet pod through its headless Service.
+/// The stable DNS name of the single pod of StatefulSet `statefulset` through its headless
+/// Service `service` (the StatefulSet's `serviceName`; an adopted one may differ in name).
+pub fn pod_dns_of(statefulset: &str, service: &str, namespace: &str) -> String {
+    format!(
+        "{}.{service}.{namespace}.svc.cluster.local",
+        pod_of(statefulset)
+    )
+}
+
+/// The stable DNS name of a service's pod through its headless Service (named as the
+/// StatefulSet).
 pub fn pod_dns(run: &str, mz_service: &str, namespace: &str) -> String {
     let sts = statefulset(run, mz_service);
-    format!("{sts}-0.{sts}.{namespace}.svc.cluster.local")
+    pod_dns_of(&sts, &sts, namespace)
 }
 
 #[cfg(test)]
@@ -105,6 +129,33 @@ mod tests {
         assert_eq!(sts, statefulset(&long, "materialized"));
         assert_ne!(sts, statefulset(&long, "mz-1"));
         assert!(logs_configmap(&long, 12).len() <= 63);
+    }
+
+    #[test]
+    fn pod_names_of_any_statefulset() {
+        assert_eq!(pod_of("env-sts"), "env-sts-0");
+        assert_eq!(
+            pod_dns_of("env-sts", "env-svc", "ns"),
+            "env-sts-0.env-svc.ns.svc.cluster.local"
+        );
+        // The run's own names are the same helpers applied to its StatefulSet.
+        let sts = statefulset("zdt", "mz-1");
+        assert_eq!(pod("zdt", "mz-1"), pod_of(&sts));
+        assert_eq!(pod_dns("zdt", "mz-1", "ns"), pod_dns_of(&sts, &sts, "ns"));
+    }
+
+    #[test]
+    fn run_labels_name_the_run_not_a_service() {
+        let r = run_labels("r");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.get(&run_label()).map(String::as_str), Some("r"));
+        assert_eq!(r.get(MANAGED_BY.0).map(String::as_str), Some(MANAGED_BY.1));
+        assert!(!r.contains_key(&service_label()));
+        // A subset of every service's labels, so a run-label selector finds both.
+        let l = labels("r", "s");
+        for (k, v) in &r {
+            assert_eq!(l.get(k), Some(v));
+        }
     }
 
     #[test]

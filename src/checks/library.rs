@@ -7,7 +7,7 @@ use std::{collections::BTreeSet, fmt};
 use serde::{Deserialize, Serialize};
 
 use super::script::{self, Command};
-use crate::{api::v1alpha1::CheckSpec, plan::Plan, version::MzVersion};
+use crate::{api::v1alpha1::CheckSpec, version::MzVersion};
 
 /// Variables every script may use, as testdrive names them.
 pub const VARIABLES: &[&str] = &[
@@ -263,9 +263,25 @@ fn shuffle<T>(items: &mut [T], seed: u64) {
     }
 }
 
+/// What a plan tells about which checks may run (platform-checks' `_can_run` inputs). The
+/// planner fills it in; checks need nothing else of the plan.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckGate {
+    /// The oldest version the run starts (platform-checks' `base_version()`).
+    pub base_version: MzVersion,
+    /// A manipulate phase runs more than once, so checks that are not externally idempotent
+    /// must be left out (platform-checks' `requires_external_idempotence()`).
+    pub requires_external_idempotence: bool,
+    /// The oldest version a check phase runs on (gates `minCurrentVersion`); none without
+    /// check phases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_floor: Option<MzVersion>,
+}
+
 /// Why a check cannot run in this plan (platform-checks' `_can_run`), decided once for every
 /// phase; `None` when it runs.
-pub fn skip_reason(check: &Check, plan: &Plan) -> Option<String> {
+pub fn skip_reason(check: &Check, plan: &CheckGate) -> Option<String> {
     let spec = &check.spec;
     if let Some(min) = spec.min_base_version.as_ref().and_then(|v| v.parse().ok())
         && plan.base_version < min

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
-use super::script::{Command, ErrorMatch, rows_match};
+use super::{
+    library::{Check, Phase},
+    script::{Command, ErrorMatch, rows_match},
+};
 use crate::api::v1alpha1::{CheckRecord, CheckState};
 
 /// What one SQL command returned.
@@ -391,6 +394,56 @@ pub fn resume(record: &mut CheckRecord, command: &Command, now: Timestamp) -> bo
             false
         }
     }
+}
+
+/// What one pass of a check step runs: each picked check's record index, its script for the
+/// phase, and whether its current command is re-sent after a restart (`resumed`); and the
+/// checks whose next command this pass marked as being sent (to be written before sending).
+#[derive(Debug, Default)]
+pub struct Prepared<'a> {
+    pub active: Vec<(usize, &'a [Command], bool)>,
+    pub marked: Vec<String>,
+}
+
+/// Picks up to `concurrency` unfinished checks and readies them: started, a marker left by a
+/// crash judged ([`resume`]), and a marker set on an unrepeatable next command. `fresh` names
+/// checks whose markers were written in this very pass and not sent yet: not left by a crash.
+pub fn prepare<'a>(
+    records: &mut [CheckRecord],
+    checks: &'a [Check],
+    phase: Phase,
+    concurrency: usize,
+    fresh: &[String],
+    now: Timestamp,
+) -> Prepared<'a> {
+    let mut prepared = Prepared::default();
+    let picks: Vec<usize> = (0..records.len())
+        .filter(|&i| !records[i].state.finished())
+        .take(concurrency)
+        .collect();
+    for i in picks {
+        let record = &mut records[i];
+        let Some(check) = checks.iter().find(|c| c.name() == record.name) else {
+            record.state = CheckState::Failed;
+            record.reason = Some("not among the run's frozen checks".into());
+            continue;
+        };
+        begin(record, now);
+        let script = check.script(phase);
+        let mut resumed = false;
+        if let Some(command) = script.get(record.done as usize) {
+            if record.sending == Some(record.done) {
+                resumed = !fresh.contains(&record.name) && resume(record, command, now);
+            } else if needs_marker(command) {
+                record.sending = Some(record.done);
+                prepared.marked.push(record.name.clone());
+            }
+        }
+        if !record.state.finished() {
+            prepared.active.push((i, script, resumed));
+        }
+    }
+    prepared
 }
 
 /// The counts, then one line per failed check: why a step failed, for the run's message.

@@ -139,113 +139,147 @@ pub fn parse(script: &str) -> Result<Vec<Command>, ParseError> {
                 format!("expected a command (>, !, $), found {line:?}"),
             ));
         }
-        // The command's text continues on lines that start with whitespace.
-        let mut text = line[1..].trim().to_string();
-        while i < lines.len() && lines[i].starts_with([' ', '\t']) && !lines[i].trim().is_empty() {
-            text.push('\n');
-            text.push_str(lines[i].trim_end());
-            i += 1;
-        }
-        // The block after it: lines up to the next command, blank lines and comments skipped.
-        let mut block: Vec<(usize, &str)> = Vec::new();
-        while i < lines.len() && !is_command(lines[i]) {
-            let l = lines[i];
-            if !l.trim().is_empty() && !l.starts_with('#') {
-                block.push((i + 1, l));
-            }
-            i += 1;
-        }
+        let text = command_text(&lines, &mut i, line);
+        let block = command_block(&lines, &mut i);
         let command = match line.chars().next() {
-            Some('>') => {
-                if text.is_empty() {
-                    return Err(err(line_no, "> needs a SQL statement"));
-                }
-                let (columns, body) = match block.get(1) {
-                    Some((_, sep))
-                        if sep.trim().len() >= 3 && sep.trim().chars().all(|c| c == '-') =>
-                    {
-                        (Some(split_row(block[0].0, block[0].1)?), &block[2..])
-                    }
-                    _ => (None, &block[..]),
-                };
-                let rows = body
-                    .iter()
-                    .map(|(n, l)| split_row(*n, l))
-                    .collect::<Result<_, _>>()?;
-                Command::Query {
-                    line: line_no,
-                    sql: text,
-                    columns,
-                    rows,
-                }
-            }
-            Some('!') => {
-                let Some((n, spec)) = block.first() else {
-                    return Err(err(
-                        line_no,
-                        "! needs an expected error on the next line (contains:… or exact:…)",
-                    ));
-                };
-                let error = if let Some(t) = spec.strip_prefix("contains:") {
-                    ErrorMatch::Contains(t.trim().to_string())
-                } else if let Some(t) = spec.strip_prefix("exact:") {
-                    ErrorMatch::Exact(t.trim().to_string())
-                } else {
-                    return Err(err(
-                        *n,
-                        format!("expected contains:… or exact:…, found {spec:?}"),
-                    ));
-                };
-                if let Some((n, extra)) = block.get(1) {
-                    return Err(err(
-                        *n,
-                        format!("unexpected line after the expected error: {extra:?}"),
-                    ));
-                }
-                Command::Fail {
-                    line: line_no,
-                    sql: text,
-                    error,
-                }
-            }
-            Some('$') => {
-                let mut words = text.split_whitespace();
-                match words.next() {
-                    Some("postgres-execute") => {}
-                    Some(other) => {
-                        return Err(err(
-                            line_no,
-                            format!("unsupported builtin ${other}; supported: postgres-execute"),
-                        ));
-                    }
-                    None => return Err(err(line_no, "$ needs a builtin name")),
-                }
-                let mut connection = None;
-                for w in words {
-                    match w.split_once('=') {
-                        Some(("connection", v)) => connection = Some(v.to_string()),
-                        _ => {
-                            return Err(err(
-                                line_no,
-                                format!("unknown postgres-execute argument {w:?}"),
-                            ));
-                        }
-                    }
-                }
-                let connection = connection
-                    .ok_or_else(|| err(line_no, "postgres-execute needs connection=…"))?;
-                let statements = block.iter().map(|(_, l)| l.trim().to_string()).collect();
-                Command::PostgresExecute {
-                    line: line_no,
-                    connection,
-                    statements,
-                }
-            }
+            Some('>') => parse_query(line_no, text, &block)?,
+            Some('!') => parse_fail(line_no, text, &block)?,
+            Some('$') => parse_postgres_execute(line_no, &text, &block)?,
             _ => return Err(err(line_no, "? (EXPLAIN) commands are not supported")),
         };
         out.push(command);
     }
     Ok(out)
+}
+
+/// SQL may be wrapped for readability, so the command's text continues on the lines after
+/// it that start with whitespace; `i` is left on the first line past them.
+fn command_text(lines: &[&str], i: &mut usize, line: &str) -> String {
+    let mut text = line[1..].trim().to_string();
+    while *i < lines.len() && lines[*i].starts_with([' ', '\t']) && !lines[*i].trim().is_empty() {
+        text.push('\n');
+        text.push_str(lines[*i].trim_end());
+        *i += 1;
+    }
+    text
+}
+
+/// The expectations after a command run up to the next command; blank lines and comments
+/// carry no expectation, so they are dropped here, keeping each line's number for errors.
+fn command_block<'a>(lines: &[&'a str], i: &mut usize) -> Vec<(usize, &'a str)> {
+    let mut block = Vec::new();
+    while *i < lines.len() && !is_command(lines[*i]) {
+        let l = lines[*i];
+        if !l.trim().is_empty() && !l.starts_with('#') {
+            block.push((*i + 1, l));
+        }
+        *i += 1;
+    }
+    block
+}
+
+/// `>`: the block is the expected rows, led by a column header when its second line is a
+/// `---` separator.
+fn parse_query(
+    line_no: usize,
+    text: String,
+    block: &[(usize, &str)],
+) -> Result<Command, ParseError> {
+    if text.is_empty() {
+        return Err(err(line_no, "> needs a SQL statement"));
+    }
+    let (columns, body) = match block.get(1) {
+        Some((_, sep)) if sep.trim().len() >= 3 && sep.trim().chars().all(|c| c == '-') => {
+            (Some(split_row(block[0].0, block[0].1)?), &block[2..])
+        }
+        _ => (None, block),
+    };
+    let rows = body
+        .iter()
+        .map(|(n, l)| split_row(*n, l))
+        .collect::<Result<_, _>>()?;
+    Ok(Command::Query {
+        line: line_no,
+        sql: text,
+        columns,
+        rows,
+    })
+}
+
+/// `!`: the block must be exactly one `contains:`/`exact:` line, so a stray line is not
+/// silently taken for part of the expectation.
+fn parse_fail(
+    line_no: usize,
+    text: String,
+    block: &[(usize, &str)],
+) -> Result<Command, ParseError> {
+    let Some((n, spec)) = block.first() else {
+        return Err(err(
+            line_no,
+            "! needs an expected error on the next line (contains:… or exact:…)",
+        ));
+    };
+    let error = if let Some(t) = spec.strip_prefix("contains:") {
+        ErrorMatch::Contains(t.trim().to_string())
+    } else if let Some(t) = spec.strip_prefix("exact:") {
+        ErrorMatch::Exact(t.trim().to_string())
+    } else {
+        return Err(err(
+            *n,
+            format!("expected contains:… or exact:…, found {spec:?}"),
+        ));
+    };
+    if let Some((n, extra)) = block.get(1) {
+        return Err(err(
+            *n,
+            format!("unexpected line after the expected error: {extra:?}"),
+        ));
+    }
+    Ok(Command::Fail {
+        line: line_no,
+        sql: text,
+        error,
+    })
+}
+
+/// `$`: only the `postgres-execute` builtin is supported, so any other builtin or argument
+/// is refused at parse time rather than ignored at run time.
+fn parse_postgres_execute(
+    line_no: usize,
+    text: &str,
+    block: &[(usize, &str)],
+) -> Result<Command, ParseError> {
+    let mut words = text.split_whitespace();
+    match words.next() {
+        Some("postgres-execute") => {}
+        Some(other) => {
+            return Err(err(
+                line_no,
+                format!("unsupported builtin ${other}; supported: postgres-execute"),
+            ));
+        }
+        None => return Err(err(line_no, "$ needs a builtin name")),
+    }
+    let mut connection = None;
+    for w in words {
+        match w.split_once('=') {
+            Some(("connection", v)) => connection = Some(v.to_string()),
+            _ => {
+                return Err(err(
+                    line_no,
+                    format!("unknown postgres-execute argument {w:?}"),
+                ));
+            }
+        }
+    }
+    let connection =
+        connection.ok_or_else(|| err(line_no, "postgres-execute needs connection=…"))?;
+    let statements = block.iter().map(|(_, l)| l.trim().to_string()).collect();
+    Ok(Command::PostgresExecute {
+        line: line_no,
+        connection,
+        statements,
+    })
 }
 
 /// Splits an expected row like testdrive: whitespace-separated, `"quoted"` values with `\`

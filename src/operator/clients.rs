@@ -1,5 +1,7 @@
 //! Reaching environmentd: its leader API over HTTP and its SQL ports over pgwire, with a
-//! timeout around every call. Connection errors are "not there yet", never a protocol failure.
+//! timeout around every call and typed errors that say whether the call never connected,
+//! was refused, or lost its answer ([`super::error`]). Also the real [`Environmentd`] and
+//! [`CheckSql`] of the operator's [`Context`].
 
 use std::time::Duration;
 
@@ -7,67 +9,93 @@ use serde::Deserialize;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 use tracing::debug;
 
+use super::{
+    context::Context,
+    error::{LeaderApiError, SqlError},
+    io::{CheckSql, Environmentd, LeaderStatus, PromoteAnswer},
+};
 use crate::{
     checks::runner::{Rows, SqlFailure},
-    plan::action::INTERNAL_HTTP_PORT,
+    environmentd::{
+        INTERNAL_HTTP_PORT, INTERNAL_SQL_PORT, LEADER_PROMOTE_PATH, LEADER_SKIP_CATCHUP_PATH,
+        LEADER_STATUS_PATH, SQL_PORT, SYSTEM_USER, USER,
+    },
 };
 
 /// Time limit of one HTTP call or SQL connect/statement.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// `GET /api/leader/status`'s `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum LeaderStatus {
-    Initializing,
-    ReadyToPromote,
-    Promoting,
-    IsLeader,
-}
 
 #[derive(Deserialize)]
 struct StatusBody {
     status: LeaderStatus,
 }
 
-/// What `POST /api/leader/promote` answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PromoteAnswer {
-    Success,
-    Failure(String),
-}
-
 pub fn http_client() -> reqwest::Client {
+    // Only a TLS backend or system configuration that cannot load fails here, and this
+    // client uses neither; the default client is the same minus the timeouts.
     reqwest::Client::builder()
         .timeout(CALL_TIMEOUT)
         .connect_timeout(CALL_TIMEOUT)
         .build()
-        .expect("HTTP client")
+        .unwrap_or_default()
 }
 
 fn url(host: &str, path: &str) -> String {
     format!("http://{host}:{INTERNAL_HTTP_PORT}{path}")
 }
 
-/// The leader status, or `None` while environmentd cannot be reached.
-pub async fn leader_status(http: &reqwest::Client, host: &str) -> Option<LeaderStatus> {
-    let r = http
-        .get(url(host, "/api/leader/status"))
-        .send()
-        .await
-        .ok()?;
-    let body: StatusBody = r.json().await.ok()?;
-    Some(body.status)
+/// A request error: never connected, or sent without an answer.
+fn request_error(url: &str, e: reqwest::Error) -> LeaderApiError {
+    let (url, detail) = (url.to_string(), e.to_string());
+    if e.is_connect() {
+        LeaderApiError::Unreachable { url, detail }
+    } else {
+        LeaderApiError::NoAnswer { url, detail }
+    }
 }
 
-/// `POST /api/leader/promote`; `Err` when the answer never arrived (the caller must not assume
-/// either way).
-pub async fn promote(http: &reqwest::Client, host: &str) -> Result<PromoteAnswer, String> {
-    let r = http
-        .post(url(host, "/api/leader/promote"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let body: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+/// Sends a request; an HTTP error status becomes [`LeaderApiError::Status`] unless `accept`
+/// takes it.
+async fn send(
+    req: reqwest::RequestBuilder,
+    url: &str,
+    accept: &[u16],
+) -> Result<reqwest::Response, LeaderApiError> {
+    let r = req.send().await.map_err(|e| request_error(url, e))?;
+    let code = r.status().as_u16();
+    if r.status().is_success() || accept.contains(&code) {
+        return Ok(r);
+    }
+    let body = r.text().await.unwrap_or_default();
+    Err(LeaderApiError::Status {
+        url: url.to_string(),
+        code,
+        body: body.chars().take(300).collect(),
+    })
+}
+
+/// The leader status.
+pub async fn leader_status(
+    http: &reqwest::Client,
+    host: &str,
+) -> Result<LeaderStatus, LeaderApiError> {
+    let u = url(host, LEADER_STATUS_PATH);
+    let r = send(http.get(&u), &u, &[]).await?;
+    let text = r.text().await.map_err(|e| request_error(&u, e))?;
+    serde_json::from_str::<StatusBody>(&text)
+        .map(|b| b.status)
+        .map_err(|e| LeaderApiError::Protocol {
+            url: u,
+            detail: format!("{e}: {text}"),
+        })
+}
+
+/// `POST /api/leader/promote`; `NoAnswer` when the answer never arrived (the caller must not
+/// assume either way).
+pub async fn promote(http: &reqwest::Client, host: &str) -> Result<PromoteAnswer, LeaderApiError> {
+    let u = url(host, LEADER_PROMOTE_PATH);
+    let r = send(http.post(&u), &u, &[]).await?;
+    let body: serde_json::Value = r.json().await.map_err(|e| request_error(&u, e))?;
     if body["result"] == "Success" {
         return Ok(PromoteAnswer::Success);
     }
@@ -78,27 +106,21 @@ pub async fn promote(http: &reqwest::Client, host: &str) -> Result<PromoteAnswer
     Ok(PromoteAnswer::Failure(message))
 }
 
-/// `POST /api/leader/skip-catchup`: `Ok(true)` on 204, `Ok(false)` when it is too early.
-pub async fn skip_catchup(http: &reqwest::Client, host: &str) -> Result<bool, String> {
-    let r = http
-        .post(url(host, "/api/leader/skip-catchup"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    match r.status().as_u16() {
-        204 | 200 => Ok(true),
-        400 => Ok(false),
-        code => Err(format!("skip-catchup answered HTTP {code}")),
-    }
+/// `POST /api/leader/skip-catchup`: `Ok(true)` on 2xx, `Ok(false)` on 400 (too early).
+pub async fn skip_catchup(http: &reqwest::Client, host: &str) -> Result<bool, LeaderApiError> {
+    let u = url(host, LEADER_SKIP_CATCHUP_PATH);
+    let r = send(http.post(&u), &u, &[400]).await?;
+    Ok(r.status().is_success())
 }
 
-/// A SQL session as `materialize` on 6875, or as `mz_system` on the internal port 6877.
-pub async fn sql(host: &str, system: bool) -> Result<Client, String> {
+/// A SQL session as `materialize` on the SQL port, or as `mz_system` on the internal one.
+pub async fn sql(host: &str, system: bool) -> Result<Client, SqlError> {
     let (port, user) = if system {
-        (6877, "mz_system")
+        (INTERNAL_SQL_PORT, SYSTEM_USER)
     } else {
-        (6875, "materialize")
+        (SQL_PORT, USER)
     };
+    let addr = format!("{host}:{port}");
     let mut cfg = tokio_postgres::Config::new();
     cfg.host(host)
         .port(port)
@@ -108,8 +130,14 @@ pub async fn sql(host: &str, system: bool) -> Result<Client, String> {
         .connect_timeout(CALL_TIMEOUT);
     let (client, connection) = tokio::time::timeout(CALL_TIMEOUT, cfg.connect(NoTls))
         .await
-        .map_err(|_| format!("connecting to {host}:{port} timed out"))?
-        .map_err(|e| format!("connecting to {host}:{port}: {}", db_message(&e)))?;
+        .map_err(|_| SqlError::NotConnected {
+            addr: addr.clone(),
+            detail: format!("no connection within {CALL_TIMEOUT:?}"),
+        })?
+        .map_err(|e| SqlError::NotConnected {
+            addr: addr.clone(),
+            detail: db_message(&e),
+        })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             debug!(error = %e, "SQL connection closed");
@@ -118,12 +146,30 @@ pub async fn sql(host: &str, system: bool) -> Result<Client, String> {
     Ok(client)
 }
 
+/// A statement's error: the server's (refused) or none (lost).
+fn statement_error(statement: &str, e: &tokio_postgres::Error) -> SqlError {
+    match e.as_db_error() {
+        Some(db) => SqlError::Refused {
+            statement: statement.to_string(),
+            code: db.code().code().to_string(),
+            message: db.message().to_string(),
+        },
+        None => SqlError::Lost {
+            statement: statement.to_string(),
+            detail: e.to_string(),
+        },
+    }
+}
+
 /// Runs one statement with the simple protocol (how testdrive's postgres-execute sends them).
-pub async fn execute(client: &Client, statement: &str) -> Result<(), String> {
+pub async fn execute(client: &Client, statement: &str) -> Result<(), SqlError> {
     tokio::time::timeout(CALL_TIMEOUT, client.batch_execute(statement))
         .await
-        .map_err(|_| format!("{statement}: timed out"))?
-        .map_err(|e| format!("{statement}: {}", db_message(&e)))
+        .map_err(|_| SqlError::Lost {
+            statement: statement.to_string(),
+            detail: format!("no answer within {CALL_TIMEOUT:?}"),
+        })?
+        .map_err(|e| statement_error(statement, &e))
 }
 
 /// Time limit of one check statement (a check's expected result is retried separately).
@@ -218,13 +264,17 @@ pub async fn postgres_execute(url: &str, statements: &[String]) -> Result<(), Sq
 }
 
 /// `SELECT mz_version()` → the semver part (`v26.1.0` of `v26.1.0 (abc)`).
-pub async fn mz_version(host: &str) -> Result<String, String> {
+pub async fn mz_version(host: &str) -> Result<String, SqlError> {
+    const QUERY: &str = "SELECT mz_version()";
     let client = sql(host, false).await?;
-    let row = tokio::time::timeout(CALL_TIMEOUT, client.query_one("SELECT mz_version()", &[]))
+    let row = tokio::time::timeout(CALL_TIMEOUT, client.query_one(QUERY, &[]))
         .await
-        .map_err(|_| "SELECT mz_version(): timed out".to_string())?
-        .map_err(|e| format!("SELECT mz_version(): {}", db_message(&e)))?;
-    let full: String = row.get(0);
+        .map_err(|_| SqlError::Lost {
+            statement: QUERY.into(),
+            detail: format!("no answer within {CALL_TIMEOUT:?}"),
+        })?
+        .map_err(|e| statement_error(QUERY, &e))?;
+    let full: String = row.try_get(0).map_err(|e| statement_error(QUERY, &e))?;
     Ok(full
         .split_whitespace()
         .next()
@@ -254,7 +304,7 @@ pub struct Sessions {
 /// mid-phase): it is closed.
 const SESSION_IDLE: Duration = Duration::from_secs(600);
 
-impl super::io::CheckSql for Sessions {
+impl CheckSql for Sessions {
     async fn check_sql(&self, session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure> {
         // Taken out while in use, put back after.
         let cached = {
@@ -264,7 +314,7 @@ impl super::io::CheckSql for Sessions {
         };
         let client = match cached {
             Some((h, c, _)) if h == host && !c.is_closed() => c,
-            _ => self::sql(host, false).await.map_err(SqlFailure::NotSent)?,
+            _ => self::sql(host, false).await.map_err(SqlFailure::from)?,
         };
         let result = check_query(&client, sql).await;
         self.open.lock().await.insert(
@@ -280,5 +330,54 @@ impl super::io::CheckSql for Sessions {
 
     async fn end_session(&self, session: &str) {
         self.open.lock().await.remove(session);
+    }
+}
+
+impl Environmentd for Context {
+    fn pod_ip_addresses(&self) -> bool {
+        self.settings.pod_ip_addresses
+    }
+
+    async fn leader_status(&self, host: &str) -> Result<LeaderStatus, LeaderApiError> {
+        leader_status(&self.http, host).await
+    }
+
+    async fn promote(&self, host: &str) -> Result<PromoteAnswer, LeaderApiError> {
+        promote(&self.http, host).await
+    }
+
+    async fn skip_catchup(&self, host: &str) -> Result<bool, LeaderApiError> {
+        skip_catchup(&self.http, host).await
+    }
+
+    async fn execute_sql(
+        &self,
+        host: &str,
+        system: bool,
+        statements: &[&str],
+    ) -> Result<(), SqlError> {
+        let client = sql(host, system).await?;
+        for s in statements {
+            execute(&client, s).await?;
+        }
+        Ok(())
+    }
+
+    async fn mz_version(&self, host: &str) -> Result<String, SqlError> {
+        mz_version(host).await
+    }
+}
+
+impl CheckSql for Context {
+    async fn check_sql(&self, session: &str, host: &str, sql: &str) -> Result<Rows, SqlFailure> {
+        self.sessions.check_sql(session, host, sql).await
+    }
+
+    async fn postgres_execute(&self, url: &str, statements: &[String]) -> Result<(), SqlFailure> {
+        self.sessions.postgres_execute(url, statements).await
+    }
+
+    async fn end_session(&self, session: &str) {
+        self.sessions.end_session(session).await
     }
 }

@@ -10,13 +10,6 @@ use crate::{
     version::MzVersion,
 };
 
-/// environmentd's internal HTTP port: readiness, leader API, metrics.
-pub const INTERNAL_HTTP_PORT: u16 = 6878;
-/// Default healthcheck of a plain StartMz (platform-checks: `curl -f localhost:6878/api/readyz`).
-pub const READYZ_PATH: &str = "/api/readyz";
-/// Healthcheck of a read-only generation (platform-checks' `LEADER_STATUS_HEALTHCHECK`).
-pub const LEADER_STATUS_PATH: &str = "/api/leader/status";
-
 /// A resolved StartMz.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]

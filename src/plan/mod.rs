@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::action::Action;
 use self::enrich::{Item, Origin};
-use crate::{api::v1alpha1::ScenarioRunSpec, version::MzVersion};
+use crate::{api::v1alpha1::ScenarioRunSpec, checks::library::CheckGate};
 
 /// One step of a plan.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -35,15 +35,9 @@ pub struct PlannedStep {
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub actions: Vec<PlannedStep>,
-    /// The oldest version the run starts (platform-checks' `base_version()`), which gates checks.
-    pub base_version: MzVersion,
-    /// A manipulate phase runs more than once, so checks that are not externally idempotent
-    /// must be left out (platform-checks' `requires_external_idempotence()`).
-    pub requires_external_idempotence: bool,
-    /// The oldest version a check phase runs on (gates `minCurrentVersion`); none without
-    /// check phases.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub check_floor: Option<MzVersion>,
+    /// What gates the checks: base version, check floor, external idempotence.
+    #[serde(flatten)]
+    pub gate: CheckGate,
 }
 
 /// A spec the planner refuses, with the field it comes from.
@@ -176,9 +170,11 @@ pub fn plan(spec: &ScenarioRunSpec) -> Result<Plan, PlanErrors> {
     }
     Ok(Plan {
         actions: steps,
-        base_version: sim.base_version(),
-        requires_external_idempotence: sim.repeats_manipulate(),
-        check_floor: sim.check_floor(),
+        gate: CheckGate {
+            base_version: sim.base_version(),
+            requires_external_idempotence: sim.repeats_manipulate(),
+            check_floor: sim.check_floor(),
+        },
     })
 }
 

@@ -55,7 +55,7 @@ pub fn table(plan: &Plan) -> String {
     out.push_str(&format!(
         "\n{} steps, * = implicit (inserted by Scenario.run() enrichment); base version {}\n",
         plan.actions.len(),
-        plan.base_version
+        plan.gate.base_version
     ));
     out
 }

@@ -5,9 +5,7 @@ use std::time::Duration as StdDuration;
 
 use super::{
     PlanError,
-    action::{
-        Action, INTERNAL_HTTP_PORT, LEADER_STATUS_PATH, READYZ_PATH, ResolvedHealthcheck, StartMz,
-    },
+    action::{Action, ResolvedHealthcheck, StartMz},
     enrich::{Item, Origin},
 };
 use crate::{
@@ -15,6 +13,7 @@ use crate::{
         MZ_SERVICE_MAX_LEN,
         v1alpha1::{ActionKind, ActionSpec, PARAMS, RestartPolicy, ScenarioRunSpec, Versions},
     },
+    environmentd::{INTERNAL_HTTP_PORT, LEADER_STATUS_PATH, READYZ_PATH},
     version::MzVersion,
 };
 
@@ -214,7 +213,32 @@ pub fn resolve(
     let mut err = |field: &str, message: String| {
         errors.push(PlanError::at(field_path(item.origin, field), message));
     };
-    check_params(a, &mut err);
+    let checked = check_item(a, versions, &mut err);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(build_action(a, spec, defaults, checked))
+}
+
+/// What [`check_item`] resolved, kept so that building the action cannot fail once the
+/// item has been found free of errors.
+struct Checked {
+    tag: Option<MzVersion>,
+    parameter_version: Option<MzVersion>,
+    new_tag: Option<MzVersion>,
+    env_extra: Vec<String>,
+    /// `(negative, seconds)` of `duration`.
+    sleep: Option<(bool, f64)>,
+}
+
+/// Every check of one item runs before any action is built, so that all of its problems are
+/// reported together rather than only the first.
+fn check_item(
+    a: &ActionSpec,
+    versions: &VersionTable,
+    err: &mut impl FnMut(&str, String),
+) -> Checked {
+    check_params(a, err);
     if let Some(svc) = &a.mz_service
         && let Err(e) = check_service(svc)
     {
@@ -230,16 +254,6 @@ pub fn resolve(
         None => tag.clone(),
     };
     let new_tag = version("newTag", &a.new_tag);
-    let lifecycle = || {
-        a.mz_service
-            .clone()
-            .unwrap_or_else(|| defaults.lifecycle.clone())
-    };
-    let leader = || {
-        a.mz_service
-            .clone()
-            .unwrap_or_else(|| defaults.leader.clone())
-    };
     let env_extra = a.environment_extra.clone().unwrap_or_default();
     for (i, entry) in env_extra.iter().enumerate() {
         if let Err(e) = check_env_entry(entry) {
@@ -252,55 +266,30 @@ pub fn resolve(
     if let Some((true, _)) = sleep {
         err("duration", "must not be negative".to_string());
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    Checked {
+        tag,
+        parameter_version,
+        new_tag,
+        env_extra,
+        sleep,
     }
-    let action = match a.action {
-        ActionKind::StartMz => {
-            let read_only = a.deploy_generation.is_some();
-            let mut parameters = a
-                .system_parameter_defaults
-                .clone()
-                .unwrap_or_else(|| spec.environment.system_parameter_defaults.clone());
-            parameters.extend(
-                a.additional_system_parameter_defaults
-                    .clone()
-                    .unwrap_or_default(),
-            );
-            let default_path = if read_only {
-                LEADER_STATUS_PATH
-            } else {
-                READYZ_PATH
-            };
-            let healthcheck = match &a.healthcheck {
-                Some(h) => ResolvedHealthcheck {
-                    path: h.path.clone(),
-                    port: h.port.unwrap_or(INTERNAL_HTTP_PORT),
-                },
-                None => ResolvedHealthcheck {
-                    path: default_path.to_string(),
-                    port: INTERNAL_HTTP_PORT,
-                },
-            };
-            let default_restart = if read_only {
-                RestartPolicy::OnFailure
-            } else {
-                RestartPolicy::No
-            };
-            Action::StartMz(StartMz {
-                mz_service: lifecycle(),
-                tag: tag.expect("resolved above"),
-                deploy_generation: a.deploy_generation,
-                system_parameter_defaults: parameters,
-                system_parameter_version: parameter_version.expect("resolved above"),
-                environment_extra: env_extra,
-                healthcheck,
-                restart: a.restart.unwrap_or(default_restart),
-                force_migrations: a.force_migrations.clone(),
-                publish: a.publish,
-                expect_failure: a.expect_failure.unwrap_or(false),
-            })
-        }
+}
+
+/// Turns a checked item into its typed action; the `expect`s hold because [`check_item`]
+/// reported no errors.
+fn build_action(a: &ActionSpec, spec: &ScenarioRunSpec, defaults: &Defaults, c: Checked) -> Action {
+    let lifecycle = || {
+        a.mz_service
+            .clone()
+            .unwrap_or_else(|| defaults.lifecycle.clone())
+    };
+    let leader = || {
+        a.mz_service
+            .clone()
+            .unwrap_or_else(|| defaults.leader.clone())
+    };
+    match a.action {
+        ActionKind::StartMz => Action::StartMz(start_mz(a, spec, lifecycle(), c)),
         ActionKind::ConfigureMz => Action::ConfigureMz {
             mz_service: leader(),
         },
@@ -322,7 +311,7 @@ pub fn resolve(
         },
         ActionKind::ReplaceEnvironmentdStatefulSet => Action::ReplaceEnvironmentdStatefulSet {
             mz_service: lifecycle(),
-            new_tag: new_tag.expect("resolved above"),
+            new_tag: c.new_tag.expect("resolved above"),
             expect_failure: a.expect_failure.unwrap_or(false),
         },
         ActionKind::Initialize => Action::Initialize {
@@ -341,10 +330,57 @@ pub fn resolve(
             value: a.value.clone().expect("required parameters were checked"),
         },
         ActionKind::Sleep => Action::Sleep {
-            seconds: sleep.expect("required parameters were checked").1,
+            seconds: c.sleep.expect("required parameters were checked").1,
+        },
+    }
+}
+
+/// StartMz has the only defaults that depend on the action itself: a read-only start (one
+/// with `deployGeneration`) is health-checked on the leader status and restarted on failure.
+fn start_mz(a: &ActionSpec, spec: &ScenarioRunSpec, mz_service: String, c: Checked) -> StartMz {
+    let read_only = a.deploy_generation.is_some();
+    let mut parameters = a
+        .system_parameter_defaults
+        .clone()
+        .unwrap_or_else(|| spec.environment.system_parameter_defaults.clone());
+    parameters.extend(
+        a.additional_system_parameter_defaults
+            .clone()
+            .unwrap_or_default(),
+    );
+    let default_path = if read_only {
+        LEADER_STATUS_PATH
+    } else {
+        READYZ_PATH
+    };
+    let healthcheck = match &a.healthcheck {
+        Some(h) => ResolvedHealthcheck {
+            path: h.path.clone(),
+            port: h.port.unwrap_or(INTERNAL_HTTP_PORT),
+        },
+        None => ResolvedHealthcheck {
+            path: default_path.to_string(),
+            port: INTERNAL_HTTP_PORT,
         },
     };
-    Ok(action)
+    let default_restart = if read_only {
+        RestartPolicy::OnFailure
+    } else {
+        RestartPolicy::No
+    };
+    StartMz {
+        mz_service,
+        tag: c.tag.expect("resolved above"),
+        deploy_generation: a.deploy_generation,
+        system_parameter_defaults: parameters,
+        system_parameter_version: c.parameter_version.expect("resolved above"),
+        environment_extra: c.env_extra,
+        healthcheck,
+        restart: a.restart.unwrap_or(default_restart),
+        force_migrations: a.force_migrations.clone(),
+        publish: a.publish,
+        expect_failure: a.expect_failure.unwrap_or(false),
+    }
 }
 
 /// Applies [`PARAMS`]: parameters the action does not take, and required ones it lacks.

@@ -6,7 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{action::Action, resolve::Defaults, resolve::VersionTable};
+use super::{
+    action::{Action, StartMz},
+    resolve::Defaults,
+    resolve::VersionTable,
+};
 use crate::{
     api::{DEFAULT_MZ_SERVICE, v1alpha1::ScenarioRunSpec},
     version::{MzVersion, check_upgrade},
@@ -127,154 +131,198 @@ impl Sim {
     /// Applies one step (1-based `step`), or says why Materialize or the framework refuses it.
     pub fn apply(&mut self, action: &Action, step: usize) -> Result<(), String> {
         match action {
-            Action::StartMz(s) => {
-                let generation = s.deploy_generation.unwrap_or(0);
-                if let Some(Service::Running { since, .. }) = self.services.get(&s.mz_service) {
-                    return Err(format!(
-                        "{} is already running (started at step {since}); KillMz it first",
-                        s.mz_service
-                    ));
-                }
-                let refusal = self.refusal(generation, &s.tag);
-                if s.expect_failure {
-                    let why = format!("refused to start at step {step} (expected)");
-                    self.services.insert(
-                        s.mz_service.clone(),
-                        Service::Stopped { why, killed: false },
-                    );
-                    return Ok(());
-                }
-                if let Some(refusal) = refusal {
-                    return Err(format!(
-                        "{refusal}; set expectFailure: true on this action to rehearse the refusal"
-                    ));
-                }
-                self.see_version(&s.tag);
-                if generation > self.catalog_generation {
-                    self.start_read_only(&s.mz_service, generation, &s.tag, step)
-                } else {
-                    self.start_leader(&s.mz_service, generation, &s.tag, step);
-                    Ok(())
-                }
-            }
+            Action::StartMz(s) => self.apply_start_mz(s, step),
             Action::ConfigureMz { mz_service }
             | Action::SetupSqlServerTesting { mz_service }
             | Action::SystemVarChange { mz_service, .. } => self.writable(mz_service),
-            Action::Initialize { mz_service } => {
-                self.writable(mz_service)?;
-                self.see_check_phase(mz_service);
-                if let Some(at) = self.initialized {
-                    return Err(format!(
-                        "Initialize already ran at step {at}; checks initialize once"
-                    ));
-                }
-                self.initialized = Some(step);
-                Ok(())
-            }
-            Action::Manipulate { mz_service, phase } => {
-                self.writable(mz_service)?;
-                self.see_check_phase(mz_service);
-                if self.initialized.is_none() {
-                    return Err(
-                        "Manipulate before Initialize: the checks have nothing to manipulate"
-                            .into(),
-                    );
-                }
-                if *phase == 2 && self.manipulated[0] == 0 {
-                    return Err("Manipulate phase 2 before phase 1".into());
-                }
-                let count = &mut self.manipulated[usize::from(*phase) - 1];
-                *count += 1;
-                self.repeats_manipulate |= *count > 1;
-                Ok(())
-            }
-            Action::Validate { mz_service } => {
-                self.writable(mz_service)?;
-                self.see_check_phase(mz_service);
-                if self.initialized.is_none() || self.manipulated.contains(&0) {
-                    return Err(
-                        "Validate before Initialize and both Manipulate phases: validate \
-                                checks the effects of all of them"
-                            .into(),
-                    );
-                }
-                Ok(())
-            }
-            Action::KillMz { mz_service, .. } => match self.services.get(mz_service) {
-                None => Err(self.never_started(mz_service)),
-                Some(Service::Stopped { why, killed: true }) => {
-                    Err(format!("{mz_service} is not running: {why}"))
-                }
-                Some(_) => {
-                    let why = format!("killed at step {step}");
-                    self.services
-                        .insert(mz_service.clone(), Service::Stopped { why, killed: true });
-                    Ok(())
-                }
-            },
+            Action::Initialize { mz_service } => self.apply_initialize(mz_service, step),
+            Action::Manipulate { mz_service, phase } => self.apply_manipulate(mz_service, *phase),
+            Action::Validate { mz_service } => self.apply_validate(mz_service),
+            Action::KillMz { mz_service, .. } => self.apply_kill(mz_service, step),
             Action::WaitReadyMz { mz_service } | Action::SkipCatchup { mz_service } => {
                 let ready = self.read_only(mz_service, action)?;
                 *ready = true;
                 Ok(())
             }
-            Action::PromoteMz { mz_service } => {
-                let ready = *self.read_only(mz_service, action)?;
-                if !ready {
-                    return Err(format!(
-                        "{mz_service} was not seen ready (no WaitReadyMz or SkipCatchup since it \
-                         started): environmentd answers \"cannot promote leader while initializing\""
-                    ));
-                }
-                self.promote(mz_service, step);
-                Ok(())
-            }
+            Action::PromoteMz { mz_service } => self.apply_promote(mz_service, action, step),
             Action::ReplaceEnvironmentdStatefulSet {
                 mz_service,
                 new_tag,
                 expect_failure,
-            } => {
-                let (generation, since) = match self.services.get(mz_service) {
-                    Some(Service::Running {
-                        read_only: None,
-                        generation,
-                        since,
-                        ..
-                    }) => (*generation, *since),
-                    Some(Service::Running { .. }) => {
-                        return Err(format!(
-                            "{mz_service} is a read-only generation; replace the leader's StatefulSet"
-                        ));
-                    }
-                    Some(Service::Stopped { why, .. }) => {
-                        return Err(format!("{mz_service} is not running: {why}"));
-                    }
-                    None => return Err(self.never_started(mz_service)),
-                };
-                let refusal = self.refusal(generation, new_tag);
-                if *expect_failure {
-                    let why = format!("refused to start with {new_tag} at step {step} (expected)");
-                    self.services
-                        .insert(mz_service.clone(), Service::Stopped { why, killed: false });
-                    return Ok(());
-                }
-                if let Some(refusal) = refusal {
-                    return Err(format!(
-                        "{refusal}; set expectFailure: true on this action to rehearse the refusal"
-                    ));
-                }
-                self.see_version(new_tag);
-                self.bump_catalog_version(new_tag);
-                let running = Service::Running {
-                    read_only: None,
-                    generation,
-                    version: Some(new_tag.clone()),
-                    since: since.max(step),
-                };
-                self.services.insert(mz_service.clone(), running);
-                Ok(())
-            }
+            } => self.apply_replace(mz_service, new_tag, *expect_failure, step),
             Action::Sleep { .. } => Ok(()),
         }
+    }
+
+    /// A start either boots (as leader or as a read-only generation, by deploy generation) or
+    /// is refused; an expected refusal leaves the service stopped so later steps see it down.
+    fn apply_start_mz(&mut self, s: &StartMz, step: usize) -> Result<(), String> {
+        let generation = s.deploy_generation.unwrap_or(0);
+        if let Some(Service::Running { since, .. }) = self.services.get(&s.mz_service) {
+            return Err(format!(
+                "{} is already running (started at step {since}); KillMz it first",
+                s.mz_service
+            ));
+        }
+        let refusal = self.refusal(generation, &s.tag);
+        if s.expect_failure {
+            let why = format!("refused to start at step {step} (expected)");
+            self.services.insert(
+                s.mz_service.clone(),
+                Service::Stopped { why, killed: false },
+            );
+            return Ok(());
+        }
+        if let Some(refusal) = refusal {
+            return Err(format!(
+                "{refusal}; set expectFailure: true on this action to rehearse the refusal"
+            ));
+        }
+        self.see_version(&s.tag);
+        if generation > self.catalog_generation {
+            self.start_read_only(&s.mz_service, generation, &s.tag, step)
+        } else {
+            self.start_leader(&s.mz_service, generation, &s.tag, step);
+            Ok(())
+        }
+    }
+
+    /// Checks create their objects once per run, so a second Initialize is a scenario mistake.
+    fn apply_initialize(&mut self, mz_service: &str, step: usize) -> Result<(), String> {
+        self.writable(mz_service)?;
+        self.see_check_phase(mz_service);
+        if let Some(at) = self.initialized {
+            return Err(format!(
+                "Initialize already ran at step {at}; checks initialize once"
+            ));
+        }
+        self.initialized = Some(step);
+        Ok(())
+    }
+
+    /// Manipulate phases build on Initialize and on each other, so they must come in order;
+    /// repeats are allowed but remembered, since checks that are not externally idempotent
+    /// must then be left out.
+    fn apply_manipulate(&mut self, mz_service: &str, phase: u8) -> Result<(), String> {
+        self.writable(mz_service)?;
+        self.see_check_phase(mz_service);
+        if self.initialized.is_none() {
+            return Err(
+                "Manipulate before Initialize: the checks have nothing to manipulate".into(),
+            );
+        }
+        if phase == 2 && self.manipulated[0] == 0 {
+            return Err("Manipulate phase 2 before phase 1".into());
+        }
+        let count = &mut self.manipulated[usize::from(phase) - 1];
+        *count += 1;
+        self.repeats_manipulate |= *count > 1;
+        Ok(())
+    }
+
+    /// Validate asserts the effects of Initialize and both Manipulate phases, so all of them
+    /// must have run before it.
+    fn apply_validate(&mut self, mz_service: &str) -> Result<(), String> {
+        self.writable(mz_service)?;
+        self.see_check_phase(mz_service);
+        if self.initialized.is_none() || self.manipulated.contains(&0) {
+            return Err(
+                "Validate before Initialize and both Manipulate phases: validate \
+                                checks the effects of all of them"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// KillMz also cleans up fenced or refused pods, so only a service that was never started
+    /// or was already killed is a mistake.
+    fn apply_kill(&mut self, mz_service: &str, step: usize) -> Result<(), String> {
+        match self.services.get(mz_service) {
+            None => Err(self.never_started(mz_service)),
+            Some(Service::Stopped { why, killed: true }) => {
+                Err(format!("{mz_service} is not running: {why}"))
+            }
+            Some(_) => {
+                let why = format!("killed at step {step}");
+                self.services.insert(
+                    mz_service.to_string(),
+                    Service::Stopped { why, killed: true },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// environmentd refuses to promote a generation that is still catching up, so promotion
+    /// needs a WaitReadyMz or SkipCatchup first.
+    fn apply_promote(
+        &mut self,
+        mz_service: &str,
+        action: &Action,
+        step: usize,
+    ) -> Result<(), String> {
+        let ready = *self.read_only(mz_service, action)?;
+        if !ready {
+            return Err(format!(
+                "{mz_service} was not seen ready (no WaitReadyMz or SkipCatchup since it \
+                 started): environmentd answers \"cannot promote leader while initializing\""
+            ));
+        }
+        self.promote(mz_service, step);
+        Ok(())
+    }
+
+    /// Replacing the leader's StatefulSet restarts it in place on a new version, keeping its
+    /// generation, so it is subject to the same upgrade refusals as a start.
+    fn apply_replace(
+        &mut self,
+        mz_service: &str,
+        new_tag: &MzVersion,
+        expect_failure: bool,
+        step: usize,
+    ) -> Result<(), String> {
+        let (generation, since) = match self.services.get(mz_service) {
+            Some(Service::Running {
+                read_only: None,
+                generation,
+                since,
+                ..
+            }) => (*generation, *since),
+            Some(Service::Running { .. }) => {
+                return Err(format!(
+                    "{mz_service} is a read-only generation; replace the leader's StatefulSet"
+                ));
+            }
+            Some(Service::Stopped { why, .. }) => {
+                return Err(format!("{mz_service} is not running: {why}"));
+            }
+            None => return Err(self.never_started(mz_service)),
+        };
+        let refusal = self.refusal(generation, new_tag);
+        if expect_failure {
+            let why = format!("refused to start with {new_tag} at step {step} (expected)");
+            self.services.insert(
+                mz_service.to_string(),
+                Service::Stopped { why, killed: false },
+            );
+            return Ok(());
+        }
+        if let Some(refusal) = refusal {
+            return Err(format!(
+                "{refusal}; set expectFailure: true on this action to rehearse the refusal"
+            ));
+        }
+        self.see_version(new_tag);
+        self.bump_catalog_version(new_tag);
+        let running = Service::Running {
+            read_only: None,
+            generation,
+            version: Some(new_tag.clone()),
+            since: since.max(step),
+        };
+        self.services.insert(mz_service.to_string(), running);
+        Ok(())
     }
 
     /// Why environmentd of `version` with `generation` would not boot, if it would not.

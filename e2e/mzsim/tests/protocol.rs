@@ -143,6 +143,60 @@ async fn system_port_roles_and_catalog_objects() {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run inside e2e/cluster exec (./test does)"]
+async fn alter_system_refuses_unknown_parameters() {
+    let env = environment("params");
+    let mz = Mz::start(Spec::new(&env, 0, "v26.1.0"));
+    mz.wait_ready(10 * SECOND).await;
+    let sys = mz.client(true).await;
+
+    // environmentd's VarError::UnknownParameter, SQLSTATE 42704 (undefined_object): at once,
+    // in every spelling, over the simple and the extended protocol.
+    let want = "unrecognized configuration parameter \"no_such_parameter\"";
+    for sql in [
+        "ALTER SYSTEM SET no_such_parameter = 1",
+        "ALTER SYSTEM SET no_such_parameter TO 1",
+        "ALTER SYSTEM SET no_such_parameter = DEFAULT",
+        "ALTER SYSTEM RESET no_such_parameter",
+    ] {
+        let err = sys.batch_execute(sql).await.unwrap_err();
+        assert_eq!(err.code().unwrap().code(), "42704", "{sql}: {err}");
+        assert_eq!(message(&err), want, "{sql}");
+    }
+    let err = sys
+        .execute("ALTER SYSTEM SET no_such_parameter = 1", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42704", "{err}");
+    assert_eq!(message(&err), want);
+
+    // Refused statements did not run: nothing was stored (SHOW goes on to PostgreSQL, which
+    // has no such parameter either) or counted.
+    let err = sys
+        .query_one("SHOW no_such_parameter", &[])
+        .await
+        .unwrap_err();
+    assert!(err.code().is_some(), "{err}");
+    let counted: i64 = sys
+        .query_one(
+            "SELECT count(*) FROM mz_internal.mzsim_statements WHERE statement LIKE '%no_such_parameter%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(counted, 0);
+
+    // Known parameters still change; RESET ALL names none.
+    sys.batch_execute("ALTER SYSTEM SET max_tables = 1000")
+        .await
+        .unwrap();
+    let shown: String = sys.query_one("SHOW max_tables", &[]).await.unwrap().get(0);
+    assert_eq!(shown, "1000");
+    sys.batch_execute("ALTER SYSTEM RESET ALL").await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run inside e2e/cluster exec (./test does)"]
 async fn psql_talks_to_mzsim() {
     let env = environment("psql");
     let mz = Mz::start(Spec::new(&env, 0, "v26.3.0-dev"));

@@ -86,10 +86,81 @@ pub struct StepRecord {
     /// How far an irreversible step got, written before each irreversible act (e.g.
     /// `promote-sent`), so a restarted operator never repeats it blindly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub progress: Option<String>,
+    pub progress: Option<StepProgress>,
     /// Initialize / Manipulate / Validate: one record per check, in the order they start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckRecord>,
+}
+
+/// How far a step with irreversible parts got. Stored as the strings earlier versions wrote
+/// (`applied`, `replaced`, `promote-sent`, `promoted`, `logs:<ConfigMap>`), so runs started by
+/// them resume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepProgress {
+    /// StartMz: the ConfigMap, Service and StatefulSet were applied.
+    Applied,
+    /// ReplaceEnvironmentdStatefulSet: the new image was set.
+    Replaced,
+    /// PromoteMz: the promote request is about to be sent (or was).
+    PromoteSent,
+    /// PromoteMz: environmentd accepted the promotion.
+    Promoted,
+    /// KillMz: the logs were saved in this ConfigMap.
+    LogsSaved(String),
+    /// A marker this operator does not know (written by hand, or by a newer version). Never
+    /// guessed at: the step fails naming it.
+    Unrecognized(String),
+}
+
+impl StepProgress {
+    pub fn as_text(&self) -> String {
+        match self {
+            StepProgress::Applied => "applied".into(),
+            StepProgress::Replaced => "replaced".into(),
+            StepProgress::PromoteSent => "promote-sent".into(),
+            StepProgress::Promoted => "promoted".into(),
+            StepProgress::LogsSaved(cm) => format!("logs:{cm}"),
+            StepProgress::Unrecognized(s) => s.clone(),
+        }
+    }
+
+    pub fn from_text(text: &str) -> Self {
+        match text {
+            "applied" => StepProgress::Applied,
+            "replaced" => StepProgress::Replaced,
+            "promote-sent" => StepProgress::PromoteSent,
+            "promoted" => StepProgress::Promoted,
+            _ => match text.strip_prefix("logs:") {
+                Some(cm) => StepProgress::LogsSaved(cm.to_string()),
+                None => StepProgress::Unrecognized(text.to_string()),
+            },
+        }
+    }
+}
+
+impl Serialize for StepProgress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_text())
+    }
+}
+
+impl<'de> Deserialize<'de> for StepProgress {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Never an error: an unknown marker must not make the whole run unreadable.
+        Ok(StepProgress::from_text(&String::deserialize(d)?))
+    }
+}
+
+impl JsonSchema for StepProgress {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepProgress".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+    fn inline_schema() -> bool {
+        true
+    }
 }
 
 /// State of one check within one check step.
@@ -175,4 +246,32 @@ impl CheckRecord {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// Condition types on a run (apimachinery semantics; `kubectl wait --for=condition=Ready`).
+pub mod conditions {
+    /// True once the run succeeded.
+    pub const READY: &str = "Ready";
+    /// True while the run is planned or running.
+    pub const PROGRESSING: &str = "Progressing";
+    /// True once the run failed.
+    pub const FAILED: &str = "Failed";
+}
+
+/// Reasons of the run's Events and conditions: stable CamelCase words people filter on. A
+/// condition's reason is the run's phase.
+pub mod reasons {
+    pub const PLANNED: &str = "Planned";
+    pub const PLAN_REFUSED: &str = "PlanRefused";
+    pub const CHECKS_REFUSED: &str = "ChecksRefused";
+    pub const PLAN_UNREADABLE: &str = "PlanUnreadable";
+    pub const STEP_STARTED: &str = "StepStarted";
+    pub const STEP_SUCCEEDED: &str = "StepSucceeded";
+    pub const STEP_FAILED: &str = "StepFailed";
+    pub const CHECK_FAILED: &str = "CheckFailed";
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const FAILED: &str = "Failed";
+    pub const PENDING: &str = "Pending";
+    pub const RUNNING: &str = "Running";
+    pub const CANCELLED: &str = "Cancelled";
 }

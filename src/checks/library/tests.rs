@@ -120,12 +120,15 @@ fn skip_reasons_follow_can_run_and_external_idempotence() {
     }))
     .unwrap();
     let plan = crate::plan::plan(&run).unwrap();
-    assert_eq!(plan.base_version.to_string(), "v26.2.0");
-    assert_eq!(plan.check_floor.as_ref().unwrap().to_string(), "v26.2.0");
+    assert_eq!(plan.gate.base_version.to_string(), "v26.2.0");
+    assert_eq!(
+        plan.gate.check_floor.as_ref().unwrap().to_string(),
+        "v26.2.0"
+    );
     let with = |f: &dyn Fn(&mut CheckSpec)| {
         let mut s = spec("X");
         f(&mut s);
-        skip_reason(&compile(&s, "inline").unwrap(), &plan)
+        skip_reason(&compile(&s, "inline").unwrap(), &plan.gate)
     };
     assert_eq!(with(&|_| {}), None);
     assert_eq!(with(&|s| s.min_base_version = Some("v26.2.0".into())), None);

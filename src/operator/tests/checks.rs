@@ -5,7 +5,7 @@
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::json;
 
-use super::*;
+use super::{super::check_sources::collect, *};
 
 /// A 0dt run with one inline check that inserts a row in each Manipulate phase.
 fn run_with_check(validate: &str) -> ScenarioRun {
@@ -92,24 +92,20 @@ async fn a_wrong_validate_fails_the_step_with_a_diff() {
 #[tokio::test]
 async fn a_crash_at_any_pass_never_sends_an_insert_twice() {
     let run = run_with_check("> SELECT * FROM t\none\ntwo\n");
-    let (_, passes) = drive_counting(&FakeCluster::default(), &run, None).await;
-    let mut in_doubt = 0;
-    for crash_at in 1..=passes {
+    let mut in_doubt = Vec::new();
+    for crash in crash_points(&run).await {
         let cluster = FakeCluster::default();
-        let status = drive(&cluster, &run, Some(crash_at)).await;
+        let status = drive(&cluster, &run, Some(crash)).await;
         let sent = inserts(&cluster);
         let mut unique = sent.clone();
         unique.dedup();
-        assert_eq!(
-            sent, unique,
-            "crash at pass {crash_at}: an INSERT was sent twice"
-        );
+        assert_eq!(sent, unique, "{crash:?}: an INSERT was sent twice");
         if all_succeeded(&status) {
-            assert_eq!(sent.len(), 2, "crash at pass {crash_at}");
+            assert_eq!(sent.len(), 2, "{crash:?}");
             continue;
         }
         // The only acceptable failure: an INSERT whose fate the crash hid, named as such.
-        in_doubt += 1;
+        in_doubt.push(crash);
         let failed = status
             .steps
             .iter()
@@ -118,7 +114,7 @@ async fn a_crash_at_any_pass_never_sends_an_insert_twice() {
         let reason = failed.checks[0].reason.as_deref().unwrap();
         assert!(
             reason.contains("the operator stopped while sending this statement"),
-            "crash at pass {crash_at}: {reason}"
+            "{crash:?}: {reason}"
         );
         assert!(
             failed.checks[0]
@@ -128,9 +124,18 @@ async fn a_crash_at_any_pass_never_sends_an_insert_twice() {
                 .starts_with("> INSERT")
         );
     }
-    // Exactly the two passes that sent an INSERT leave it in doubt; CREATE TABLE is resent
-    // and recognised as done by its "already exists".
-    assert_eq!(in_doubt, 2);
+    // For each of the two INSERTs, exactly two crash points leave it in doubt: dying just
+    // after its marker was written (before sending) and just before its result was written
+    // (after sending). CREATE TABLE is resent and recognised as done by "already exists".
+    assert_eq!(in_doubt.len(), 4, "{in_doubt:?}");
+    assert_eq!(
+        in_doubt
+            .iter()
+            .filter(|c| matches!(c, Crash::After(_)))
+            .count(),
+        2,
+        "{in_doubt:?}"
+    );
 }
 
 fn library_configmap(name: &str, labels: serde_json::Value, data: serde_json::Value) -> ConfigMap {
@@ -170,7 +175,7 @@ async fn checks_come_from_configmaps_by_name_and_selector_and_are_frozen() {
         "checks": {"configMaps": ["by-name"], "selector": {"matchLabels": {"lib": "x"}}},
     })));
     let plan = plan::plan(&run.spec).unwrap();
-    let records = collect(&cluster, &run, &plan).await.unwrap().unwrap();
+    let records = collect(&cluster, &run, &plan.gate).await.unwrap().unwrap();
     let summary: Vec<(String, CheckState, Option<String>)> = records
         .iter()
         .map(|r| (r.name.clone(), r.state, r.reason.clone()))
@@ -194,7 +199,7 @@ async fn checks_come_from_configmaps_by_name_and_selector_and_are_frozen() {
         )
         .await
         .unwrap();
-    let again = collect(&cluster, &run, &plan).await.unwrap().unwrap();
+    let again = collect(&cluster, &run, &plan.gate).await.unwrap().unwrap();
     assert_eq!(again, records);
 }
 
@@ -213,7 +218,10 @@ async fn bad_check_sources_are_refused_naming_them() {
         "checks": {"configMaps": ["missing"], "selector": {"matchLabels": {"lib": "empty"}}},
     })));
     let plan = plan::plan(&run.spec).unwrap();
-    let errors = collect(&cluster, &run, &plan).await.unwrap().unwrap_err();
+    let errors = collect(&cluster, &run, &plan.gate)
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(
         errors,
         vec![
@@ -234,6 +242,10 @@ async fn bad_check_sources_are_refused_naming_them() {
 
 #[test]
 fn a_failed_check_gets_an_event_with_its_statement_and_diff() {
+    use super::super::{
+        outcome::{ChecksEnd, Outcome},
+        transition::{Stamp, Step, apply_outcome, plan_steps},
+    };
     use crate::api::v1alpha1::CheckRecord;
     let run = run_with_check("> SELECT * FROM t\none\n");
     let plan = plan::plan(&run.spec).unwrap();
@@ -251,24 +263,30 @@ fn a_failed_check_gets_an_event_with_its_statement_and_diff() {
     );
     failed.statement = Some("> SELECT * FROM t".into());
     failed.diff = Some("rows differ (expected 1 rows, got 0):\n- one".into());
+    let stamp = Stamp {
+        generation: None,
+        now: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t0()),
+    };
+    let step = Step {
+        index: 2,
+        label: "Validate mz-1",
+    };
     let effect = apply_outcome(
         &mut status,
-        2,
-        "Validate mz-1",
-        None,
+        &stamp,
+        step,
         Outcome::Checks {
             records: vec![failed],
-            end: Some(Err("checks: 0 passed, 1 failed, 0 skipped".into())),
-            moved: true,
+            end: ChecksEnd::Failed("checks: 0 passed, 1 failed, 0 skipped".into()),
         },
     );
     assert_eq!(status.steps[2].state, StepState::Failed);
     assert_eq!(effect.events.len(), 2);
-    assert_eq!(effect.events[0].1, "StepFailed");
-    let (_, reason, note) = &effect.events[1];
-    assert_eq!(*reason, "CheckFailed");
+    assert_eq!(effect.events[0].reason, "StepFailed");
+    let event = &effect.events[1];
+    assert_eq!(event.reason, "CheckFailed");
     assert_eq!(
-        note,
+        event.note,
         "step 3 (Validate mz-1): check Inserts failed: line 1: rows differ\n> SELECT * FROM t\nrows differ (expected 1 rows, got 0):\n- one"
     );
 }

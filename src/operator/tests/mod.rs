@@ -1,28 +1,34 @@
-//! The operator without a cluster: every action and whole plans driven through the step
-//! machine against a scripted in-memory cluster (StatefulSet controller, kubelet and
-//! environmentd's leader API and SQL in one fake), including a crash — the outcome of a pass
-//! lost before its status write — at every pass of a zero-downtime scenario.
+//! The operator without a cluster: the real reconcile pass ([`super::reconcile::reconcile`])
+//! driven against an in-memory cluster (apiserver store of the run, StatefulSet controller,
+//! kubelet, environmentd's leader API and SQL in one fake), with a clock the test moves, and a
+//! crash — the process dying just before or just after a status write — at every write of a
+//! zero-downtime scenario.
 
-use std::{collections::BTreeMap, sync::Mutex};
+use std::{collections::BTreeMap, sync::Mutex, time::Duration};
 
-use k8s_openapi::api::{
-    apps::v1::StatefulSet,
-    core::v1::{ConfigMap, Pod, Service},
+use k8s_openapi::{
+    api::{
+        apps::v1::StatefulSet,
+        core::v1::{ConfigMap, Pod, Service},
+    },
+    jiff::Timestamp,
 };
 use serde_json::json;
 
 use super::{
-    Error,
-    actions::{self, Outcome, StepInput},
-    checks::collect,
-    clients::{LeaderStatus, PromoteAnswer},
-    io::{CheckSql, Cluster},
-    machine::{apply_outcome, plan_steps, start_step},
+    actions,
+    error::{KubeError, LeaderApiError, SqlError},
+    io::{CheckSql, Environmentd, Kube, LeaderStatus, PromoteAnswer},
+    outcome::EventNote,
+    reconcile::{After, reconcile},
 };
 use crate::{
-    api::v1alpha1::{CheckState, ScenarioRun, ScenarioRunSpec, ScenarioRunStatus, StepState},
+    api::v1alpha1::{
+        CheckState, RunPhase, ScenarioRun, ScenarioRunSpec, ScenarioRunStatus, StepProgress,
+        StepState,
+    },
     checks::runner::{Rows, SqlFailure},
-    plan::{self, PlannedStep},
+    plan,
 };
 
 /// One environmentd as the fake sees it.
@@ -37,8 +43,26 @@ struct Env {
     restarting: bool,
 }
 
+/// When the fake operator process dies around a status write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crash {
+    /// The N-th status write is lost: everything the pass did before it happened, the write
+    /// did not.
+    Before(usize),
+    /// The N-th status write is stored, then the process dies before doing anything else.
+    After(usize),
+}
+
 #[derive(Default)]
 struct State {
+    /// The run as the apiserver stores it.
+    run: Option<ScenarioRun>,
+    /// Status writes so far, and the crash to inject at one of them.
+    writes: usize,
+    crash: Option<Crash>,
+    events: Vec<EventNote>,
+    /// Runs whose objects were deleted by cleanup.
+    cleaned: Vec<String>,
     /// StatefulSet name → (replicas, image, revision, serviceName).
     sts: BTreeMap<String, (i32, String, u32, String)>,
     envs: BTreeMap<String, Env>,
@@ -49,8 +73,10 @@ struct State {
     configmaps: BTreeMap<String, ConfigMap>,
     /// Tables of the checks' tiny SQL engine: name → rows of one text column.
     tables: BTreeMap<String, Vec<String>>,
-    /// The last write-ahead status a pass saved (what survives a crash).
-    saved: Option<ScenarioRunStatus>,
+    /// StatefulSets whose read-only generation never catches up.
+    stalled: Vec<String>,
+    /// An apiserver refusal for the next apply (code, message).
+    refuse_apply: Option<(u16, String)>,
 }
 
 #[derive(Default)]
@@ -73,6 +99,19 @@ fn image_tag(image: &str) -> String {
 }
 
 impl FakeCluster {
+    fn status(&self) -> ScenarioRunStatus {
+        let st = self.state.lock().unwrap();
+        st.run
+            .as_ref()
+            .and_then(|r| r.status.clone())
+            .unwrap_or_default()
+    }
+    fn events(&self) -> Vec<EventNote> {
+        self.state.lock().unwrap().events.clone()
+    }
+    fn writes(&self) -> usize {
+        self.state.lock().unwrap().writes
+    }
     fn configmap_names(&self) -> Vec<String> {
         self.state
             .lock()
@@ -93,6 +132,10 @@ impl FakeCluster {
             .iter()
             .map(|(_, s)| s.clone())
             .collect()
+    }
+    /// The read-only generation of `sts` never finishes catching up.
+    fn stall_catch_up(&self, sts: &str) {
+        self.state.lock().unwrap().stalled.push(sts.to_string());
     }
     /// An environmentd the run adopts, already running as leader.
     fn adopt(&self, sts: &str, version: &str) {
@@ -118,9 +161,45 @@ impl FakeCluster {
     }
 }
 
-impl Cluster for FakeCluster {
-    fn pod_ip_addresses(&self) -> bool {
-        false
+fn crashed() -> KubeError {
+    KubeError::Timeout {
+        call: "the operator crashed".into(),
+        limit: Duration::ZERO,
+    }
+}
+
+impl Kube for FakeCluster {
+    async fn run(&self, _ns: &str, _name: &str) -> Result<Option<ScenarioRun>, KubeError> {
+        Ok(self.state.lock().unwrap().run.clone())
+    }
+
+    async fn write_status(
+        &self,
+        _run: &ScenarioRun,
+        status: &ScenarioRunStatus,
+    ) -> Result<(), KubeError> {
+        let mut st = self.state.lock().unwrap();
+        st.writes += 1;
+        let n = st.writes;
+        if st.crash == Some(Crash::Before(n)) {
+            return Err(crashed());
+        }
+        if let Some(run) = st.run.as_mut() {
+            run.status = Some(status.clone());
+        }
+        if st.crash == Some(Crash::After(n)) {
+            return Err(crashed());
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, _run: &ScenarioRun, event: &EventNote) {
+        self.state.lock().unwrap().events.push(event.clone());
+    }
+
+    async fn delete_run_objects(&self, _ns: &str, run: &str) -> Result<(), KubeError> {
+        self.state.lock().unwrap().cleaned.push(run.to_string());
+        Ok(())
     }
 
     async fn apply_start(
@@ -129,7 +208,15 @@ impl Cluster for FakeCluster {
         _cm: &ConfigMap,
         _svc: &Service,
         sts: &StatefulSet,
-    ) -> Result<(), Error> {
+    ) -> Result<(), KubeError> {
+        if let Some((code, message)) = self.state.lock().unwrap().refuse_apply.take() {
+            return Err(KubeError::Api {
+                call: "apply StatefulSet".into(),
+                code,
+                reason: "Invalid".into(),
+                message,
+            });
+        }
         let name = sts.metadata.name.clone().unwrap();
         let spec = &sts.spec;
         let container = &spec.template.spec.as_ref().unwrap().containers[0];
@@ -140,6 +227,7 @@ impl Cluster for FakeCluster {
             .flatten()
             .any(|a| a.starts_with("--deploy-generation="));
         let mut st = self.state.lock().unwrap();
+        let stalled = st.stalled.contains(&name);
         let revision = st.sts.get(&name).map(|s| s.2 + 1).unwrap_or(1);
         st.sts.insert(
             name.clone(),
@@ -160,14 +248,14 @@ impl Cluster for FakeCluster {
             Env {
                 version: image_tag(&image),
                 status,
-                catching_up: read_only,
+                catching_up: read_only && !stalled,
                 restarting: false,
             },
         );
         Ok(())
     }
 
-    async fn statefulset(&self, _ns: &str, name: &str) -> Result<Option<StatefulSet>, Error> {
+    async fn statefulset(&self, _ns: &str, name: &str) -> Result<Option<StatefulSet>, KubeError> {
         let st = self.state.lock().unwrap();
         Ok(st.sts.get(name).map(|(replicas, image, revision, service)| {
             serde_json::from_value(json!({
@@ -186,7 +274,7 @@ impl Cluster for FakeCluster {
         }))
     }
 
-    async fn pod(&self, _ns: &str, name: &str) -> Result<Option<Pod>, Error> {
+    async fn pod(&self, _ns: &str, name: &str) -> Result<Option<Pod>, KubeError> {
         let st = self.state.lock().unwrap();
         let sts = name.trim_end_matches("-0");
         let Some((replicas, image, revision, _)) = st.sts.get(sts) else {
@@ -208,7 +296,7 @@ impl Cluster for FakeCluster {
         ))
     }
 
-    async fn scale_to_zero(&self, _ns: &str, sts: &str) -> Result<(), Error> {
+    async fn scale_to_zero(&self, _ns: &str, sts: &str) -> Result<(), KubeError> {
         let mut st = self.state.lock().unwrap();
         if let Some(s) = st.sts.get_mut(sts) {
             s.0 = 0;
@@ -219,11 +307,11 @@ impl Cluster for FakeCluster {
         Ok(())
     }
 
-    async fn logs(&self, _ns: &str, _pod: &str) -> Result<Vec<(String, String)>, Error> {
+    async fn logs(&self, _ns: &str, _pod: &str) -> Result<Vec<(String, String)>, KubeError> {
         Ok(vec![("current.log".into(), "boot decision".into())])
     }
 
-    async fn apply_configmap(&self, _ns: &str, cm: &ConfigMap) -> Result<(), Error> {
+    async fn apply_configmap(&self, _ns: &str, cm: &ConfigMap) -> Result<(), KubeError> {
         self.state
             .lock()
             .unwrap()
@@ -238,7 +326,7 @@ impl Cluster for FakeCluster {
         sts: &str,
         _container: &str,
         image: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<(), KubeError> {
         let mut st = self.state.lock().unwrap();
         let s = st.sts.get_mut(sts).expect("statefulset exists");
         s.1 = image.to_string();
@@ -247,77 +335,11 @@ impl Cluster for FakeCluster {
         Ok(())
     }
 
-    async fn leader_status(&self, host: &str) -> Option<LeaderStatus> {
-        let mut st = self.state.lock().unwrap();
-        let env = st.envs.get_mut(&sts_of(host))?;
-        if env.restarting {
-            env.restarting = false;
-            env.status = Some(LeaderStatus::IsLeader);
-            return None;
-        }
-        let now = env.status;
-        if env.catching_up {
-            env.catching_up = false;
-            env.status = Some(LeaderStatus::ReadyToPromote);
-        }
-        now
-    }
-
-    async fn promote(&self, host: &str) -> Result<PromoteAnswer, String> {
-        let mut st = self.state.lock().unwrap();
-        let sts = sts_of(host);
-        *st.promote_posts.entry(sts.clone()).or_default() += 1;
-        let env = st.envs.get_mut(&sts).ok_or("unreachable")?;
-        match env.status {
-            Some(LeaderStatus::ReadyToPromote) => {
-                env.status = Some(LeaderStatus::Promoting);
-                env.restarting = true;
-                Ok(PromoteAnswer::Success)
-            }
-            Some(LeaderStatus::Promoting | LeaderStatus::IsLeader) => Ok(PromoteAnswer::Success),
-            _ => Ok(PromoteAnswer::Failure(
-                "cannot promote leader while initializing".into(),
-            )),
-        }
-    }
-
-    async fn skip_catchup(&self, host: &str) -> Result<bool, String> {
-        let mut st = self.state.lock().unwrap();
-        let env = st.envs.get_mut(&sts_of(host)).ok_or("unreachable")?;
-        env.catching_up = false;
-        env.status = Some(LeaderStatus::ReadyToPromote);
-        Ok(true)
-    }
-
-    async fn execute_sql(
-        &self,
-        host: &str,
-        _system: bool,
-        statements: &[&str],
-    ) -> Result<(), String> {
-        let mut st = self.state.lock().unwrap();
-        let sts = sts_of(host);
-        if st.envs.get(&sts).and_then(|e| e.status) != Some(LeaderStatus::IsLeader) {
-            return Err(format!("{sts} is not a running leader"));
-        }
-        st.sql
-            .extend(statements.iter().map(|s| (sts.clone(), s.to_string())));
-        Ok(())
-    }
-
-    async fn mz_version(&self, host: &str) -> Result<String, String> {
-        let st = self.state.lock().unwrap();
-        let env = st.envs.get(&sts_of(host)).ok_or("unreachable")?;
-        env.status
-            .map(|_| env.version.clone())
-            .ok_or_else(|| "connection refused".into())
-    }
-
-    async fn configmap(&self, _ns: &str, name: &str) -> Result<Option<ConfigMap>, Error> {
+    async fn configmap(&self, _ns: &str, name: &str) -> Result<Option<ConfigMap>, KubeError> {
         Ok(self.state.lock().unwrap().configmaps.get(name).cloned())
     }
 
-    async fn configmaps(&self, _ns: &str, selector: &str) -> Result<Vec<ConfigMap>, Error> {
+    async fn configmaps(&self, _ns: &str, selector: &str) -> Result<Vec<ConfigMap>, KubeError> {
         let (k, v) = selector.split_once('=').expect("k=v selector");
         Ok(self
             .state
@@ -336,14 +358,124 @@ impl Cluster for FakeCluster {
             .cloned()
             .collect())
     }
+}
 
-    async fn save_status(
+fn unreachable(host: &str) -> LeaderApiError {
+    LeaderApiError::Unreachable {
+        url: format!("http://{host}:6878"),
+        detail: "connection refused".into(),
+    }
+}
+
+fn not_connected(host: &str) -> SqlError {
+    SqlError::NotConnected {
+        addr: format!("{host}:6877"),
+        detail: "connection refused".into(),
+    }
+}
+
+/// System parameters the fake environmentd has (Materialize refuses others).
+const FAKE_PARAMETERS: &[&str] = &[
+    "max_tables",
+    "max_sinks",
+    "max_sources",
+    "max_materialized_views",
+    "max_objects_per_schema",
+    "max_secrets",
+    "max_clusters",
+    "enable_rbac_checks",
+];
+
+impl Environmentd for FakeCluster {
+    fn pod_ip_addresses(&self) -> bool {
+        false
+    }
+
+    async fn leader_status(&self, host: &str) -> Result<LeaderStatus, LeaderApiError> {
+        let mut st = self.state.lock().unwrap();
+        let env = st
+            .envs
+            .get_mut(&sts_of(host))
+            .ok_or_else(|| unreachable(host))?;
+        if env.restarting {
+            env.restarting = false;
+            env.status = Some(LeaderStatus::IsLeader);
+            return Err(unreachable(host));
+        }
+        let now = env.status.ok_or_else(|| unreachable(host))?;
+        if env.catching_up {
+            env.catching_up = false;
+            env.status = Some(LeaderStatus::ReadyToPromote);
+        }
+        Ok(now)
+    }
+
+    async fn promote(&self, host: &str) -> Result<PromoteAnswer, LeaderApiError> {
+        let mut st = self.state.lock().unwrap();
+        let sts = sts_of(host);
+        *st.promote_posts.entry(sts.clone()).or_default() += 1;
+        let env = st.envs.get_mut(&sts).ok_or_else(|| unreachable(host))?;
+        match env.status {
+            Some(LeaderStatus::ReadyToPromote) => {
+                env.status = Some(LeaderStatus::Promoting);
+                env.restarting = true;
+                Ok(PromoteAnswer::Success)
+            }
+            Some(LeaderStatus::Promoting | LeaderStatus::IsLeader) => Ok(PromoteAnswer::Success),
+            _ => Ok(PromoteAnswer::Failure(
+                "cannot promote leader while initializing".into(),
+            )),
+        }
+    }
+
+    async fn skip_catchup(&self, host: &str) -> Result<bool, LeaderApiError> {
+        let mut st = self.state.lock().unwrap();
+        let env = st
+            .envs
+            .get_mut(&sts_of(host))
+            .ok_or_else(|| unreachable(host))?;
+        env.catching_up = false;
+        env.status = Some(LeaderStatus::ReadyToPromote);
+        Ok(true)
+    }
+
+    async fn execute_sql(
         &self,
-        _run: &ScenarioRun,
-        status: &ScenarioRunStatus,
-    ) -> Result<(), Error> {
-        self.state.lock().unwrap().saved = Some(status.clone());
+        host: &str,
+        _system: bool,
+        statements: &[&str],
+    ) -> Result<(), SqlError> {
+        let mut st = self.state.lock().unwrap();
+        let sts = sts_of(host);
+        if st.envs.get(&sts).and_then(|e| e.status) != Some(LeaderStatus::IsLeader) {
+            return Err(not_connected(host));
+        }
+        for s in statements {
+            // Materialize's answer to ALTER SYSTEM SET of a parameter it does not have.
+            if let Some(rest) = s.strip_prefix("ALTER SYSTEM SET ") {
+                let name = rest.split_whitespace().next().unwrap_or_default();
+                if !FAKE_PARAMETERS.contains(&name) {
+                    return Err(SqlError::Refused {
+                        statement: s.to_string(),
+                        code: "42704".into(),
+                        message: format!("unrecognized configuration parameter \"{name}\""),
+                    });
+                }
+            }
+            st.sql.push((sts.clone(), s.to_string()));
+        }
         Ok(())
+    }
+
+    async fn mz_version(&self, host: &str) -> Result<String, SqlError> {
+        let st = self.state.lock().unwrap();
+        let env = st
+            .envs
+            .get(&sts_of(host))
+            .ok_or_else(|| not_connected(host))?;
+        env.status
+            .map(|_| env.version.clone())
+            .ok_or_else(|| not_connected(host))
     }
 }
 
@@ -420,69 +552,57 @@ fn run_of(spec: ScenarioRunSpec) -> ScenarioRun {
     run
 }
 
-/// Drives a run to its end through the step machine. `crash_at`: the pass whose outcome is
-/// lost (the operator died after acting, before writing status).
+/// The fake clock's start.
+fn t0() -> Timestamp {
+    "2026-12-01T00:00:00Z".parse().unwrap()
+}
+
+/// Drives a run to its end through the real reconcile pass, as the controller would: a pass
+/// that asks to be requeued runs again (the clock moving by the poll interval when it waits),
+/// and a pass that fails (the injected crash) is followed by a fresh one, as after a restart.
 async fn drive(
     cluster: &FakeCluster,
     run: &ScenarioRun,
-    crash_at: Option<usize>,
+    crash: Option<Crash>,
 ) -> ScenarioRunStatus {
-    drive_counting(cluster, run, crash_at).await.0
+    drive_from(cluster, run, crash, t0()).await.0
 }
 
-/// As [`drive`], also returning how many action passes ran.
-async fn drive_counting(
+/// As [`drive`] from time `start`; also returns the time the run ended.
+async fn drive_from(
     cluster: &FakeCluster,
     run: &ScenarioRun,
-    crash_at: Option<usize>,
-) -> (ScenarioRunStatus, usize) {
-    let plan = plan::plan(&run.spec).unwrap();
-    let checks = collect(cluster, run, &plan).await.unwrap().unwrap();
-    let mut status = ScenarioRunStatus {
-        steps: plan_steps(&plan, &checks),
-        ..Default::default()
-    };
-    let mut pass = 0;
-    for _ in 0..5000 {
-        let Some(index) = status
-            .steps
-            .iter()
-            .position(|s| s.state != StepState::Succeeded)
-        else {
-            return (status, pass);
-        };
-        let planned: PlannedStep =
-            serde_json::from_value(serde_json::Value::Object(status.steps[index].plan.clone()))
-                .unwrap();
-        let what = planned.action.label();
-        match status.steps[index].state {
-            StepState::Pending => {
-                start_step(&mut status, index, &what, None);
-                continue;
-            }
-            StepState::Failed => return (status, pass),
-            _ => {}
-        }
-        let input = StepInput {
-            run,
-            status: &status,
-            record: &status.steps[index],
-            number: index + 1,
-            action: &planned.action,
-        };
-        let outcome = actions::execute(cluster, input).await.unwrap();
-        pass += 1;
-        let saved = cluster.state.lock().unwrap().saved.take();
-        if Some(pass) == crash_at {
-            // What survives is the last status written: a write-ahead record, if any.
-            if let Some(saved) = saved {
-                status = saved;
-            }
-            continue;
-        }
-        apply_outcome(&mut status, index, &what, None, outcome);
+    crash: Option<Crash>,
+    start: Timestamp,
+) -> (ScenarioRunStatus, Timestamp) {
+    {
+        let mut st = cluster.state.lock().unwrap();
+        st.run = Some(run.clone());
+        st.crash = crash;
     }
-    panic!("the run did not end: {:?}", status.message);
+    let mut now = start;
+    for _ in 0..5000 {
+        match reconcile(cluster, "ns", "fixture-run", now).await {
+            Ok(After::AwaitChange) => return (cluster.status(), now),
+            Ok(After::Now) => {}
+            Ok(After::Poll(d)) => now = now.checked_add(d).unwrap(),
+            Err(e) => assert!(
+                crash.is_some(),
+                "a pass failed without an injected crash: {e}"
+            ),
+        }
+        now = now.checked_add(Duration::from_millis(10)).unwrap();
+    }
+    panic!("the run did not end: {:?}", cluster.status().message);
+}
+
+/// Every crash point of a run: before and after each status write a clean run makes.
+async fn crash_points(run: &ScenarioRun) -> Vec<Crash> {
+    let clean = FakeCluster::default();
+    drive(&clean, run, None).await;
+    (1..=clean.writes())
+        .flat_map(|n| [Crash::Before(n), Crash::After(n)])
+        .collect()
 }
 
 fn all_succeeded(status: &ScenarioRunStatus) -> bool {
@@ -553,34 +673,29 @@ async fn a_crash_at_any_pass_of_a_zero_downtime_run_repeats_no_promote() {
     let run = run_of(spec(
         json!({"scenario": "ZeroDowntimeUpgradeEntireMzTwoVersions"}),
     ));
-    // Count the passes of a clean run, then lose the outcome of each one in turn.
-    let (_, passes) = drive_counting(&FakeCluster::default(), &run, None).await;
+    // Every status write of a clean run, then the process dying just before and just after
+    // each one in turn.
+    let points = crash_points(&run).await;
     assert!(
-        passes > 40,
-        "a 16-step 0dt run takes many passes, got {passes}"
+        points.len() > 80,
+        "a 16-step 0dt run writes status many times, got {} crash points",
+        points.len()
     );
-    for crash_at in 1..=passes {
+    for crash in points {
         let cluster = FakeCluster::default();
-        let status = drive(&cluster, &run, Some(crash_at)).await;
-        assert!(
-            all_succeeded(&status),
-            "crash at pass {crash_at}: {:?}",
-            status.message
-        );
+        let status = drive(&cluster, &run, Some(crash)).await;
+        assert!(all_succeeded(&status), "{crash:?}: {:?}", status.message);
         let posts = cluster.promote_posts();
-        assert_eq!(posts.len(), 3, "crash at pass {crash_at}: {posts:?}");
+        assert_eq!(posts.len(), 3, "{crash:?}: {posts:?}");
         assert!(
             posts.values().all(|n| *n == 1),
-            "crash at pass {crash_at}: promote sent twice: {posts:?}"
+            "{crash:?}: promote sent twice: {posts:?}"
         );
         // ConfigureMz's statements are idempotent; a lost outcome may repeat one, never more.
         let statements = cluster.statements();
         for s in actions::CONFIGURE_STATEMENTS {
             let n = statements.iter().filter(|x| x == s).count();
-            assert!(
-                (1..=2).contains(&n),
-                "crash at pass {crash_at}: {s} ran {n} times"
-            );
+            assert!((1..=2).contains(&n), "{crash:?}: {s} ran {n} times");
         }
     }
 }
@@ -597,28 +712,48 @@ async fn promote_is_resent_only_when_the_leader_api_shows_it_never_arrived() {
     let mut status = drive(&cluster, &run, None).await;
     assert!(all_succeeded(&status));
     // Rewind PromoteMz to "promote-sent" (as if the operator died right after the POST): the
-    // leader API now says IsLeader, so no second POST.
+    // leader API now says IsLeader, so no second POST, and the step completes.
     let step = status
         .steps
         .iter_mut()
         .find(|s| s.plan["action"] == "PromoteMz")
         .unwrap();
     step.state = StepState::Running;
-    step.progress = Some("promote-sent".into());
-    let planned: PlannedStep =
-        serde_json::from_value(serde_json::Value::Object(step.plan.clone())).unwrap();
-    let record = step.clone();
-    let input = StepInput {
-        run: &run,
-        status: &status,
-        record: &record,
-        number: 5,
-        action: &planned.action,
-    };
-    let outcome = actions::execute(&cluster, input).await.unwrap();
+    step.progress = Some(StepProgress::PromoteSent);
+    status.phase = Some(RunPhase::Running);
+    let mut rewound = run.clone();
+    rewound.status = Some(status);
+    let status = drive(&cluster, &rewound, None).await;
+    assert!(all_succeeded(&status), "{:?}", status.message);
+    assert_eq!(cluster.promote_posts()["fixture-run-b"], 1);
+}
+
+#[tokio::test]
+async fn an_unknown_progress_marker_fails_the_promote_instead_of_guessing() {
+    let run = run_of(spec(json!({"actions": [
+        {"action": "StartMz", "mzService": "a"},
+        {"action": "StartMz", "mzService": "b", "deployGeneration": 1},
+        {"action": "WaitReadyMz", "mzService": "b"},
+        {"action": "PromoteMz", "mzService": "b"},
+    ]})));
+    let cluster = FakeCluster::default();
+    let mut status = drive(&cluster, &run, None).await;
+    let step = status.steps.last_mut().unwrap();
+    step.state = StepState::Running;
+    step.progress = Some(StepProgress::from_text("promote-snet"));
+    status.phase = Some(RunPhase::Running);
+    let mut rewound = run.clone();
+    rewound.status = Some(status);
+    let status = drive(&cluster, &rewound, None).await;
+    assert_eq!(status.phase, Some(RunPhase::Failed));
     assert!(
-        matches!(outcome, Outcome::Progress { ref marker, .. } if marker == "promoted"),
-        "{outcome:?}"
+        status
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("step progress \"promote-snet\" is not one PromoteMz records"),
+        "{:?}",
+        status.message
     );
     assert_eq!(cluster.promote_posts()["fixture-run-b"], 1);
 }
@@ -685,3 +820,115 @@ async fn remaining_actions_do_what_they_name() {
 }
 
 mod checks;
+
+#[tokio::test]
+async fn a_statement_materialize_refuses_fails_the_step_at_once_with_its_message() {
+    let run = run_of(spec(json!({"actions": [
+        {"action": "StartMz", "mzService": "a"},
+        {"action": "SystemVarChange", "mzService": "a", "name": "no_such_parameter", "value": "1"},
+    ]})));
+    let cluster = FakeCluster::default();
+    let (status, ended) = drive_from(&cluster, &run, None, t0()).await;
+    assert_eq!(status.phase, Some(RunPhase::Failed));
+    let message = status.message.as_deref().unwrap();
+    assert!(
+        message.starts_with(
+            "step 3 (SystemVarChange a no_such_parameter=1) failed: a refused ALTER SYSTEM SET \
+             no_such_parameter = '1': unrecognized configuration parameter \"no_such_parameter\" \
+             (SQLSTATE 42704)"
+        ),
+        "{message}"
+    );
+    // Failed on its first try, not after the step's 10-minute limit.
+    let took = ended.duration_since(t0());
+    assert!(took.as_secs_f64() < 60.0, "took {took:?}");
+}
+
+#[tokio::test]
+async fn an_object_the_apiserver_refuses_fails_the_step_with_its_message() {
+    let run = run_of(spec(
+        json!({"actions": [{"action": "StartMz", "mzService": "a"}]}),
+    ));
+    let cluster = FakeCluster::default();
+    cluster.state.lock().unwrap().refuse_apply = Some((
+        422,
+        "spec.template.spec.containers[0].resources: Invalid value".into(),
+    ));
+    let status = drive(&cluster, &run, None).await;
+    assert_eq!(status.phase, Some(RunPhase::Failed));
+    assert!(
+        status.message.as_deref().unwrap().contains(
+            "failed: apply StatefulSet: the apiserver answered 422 Invalid: \
+             spec.template.spec.containers[0].resources: Invalid value"
+        ),
+        "{:?}",
+        status.message
+    );
+}
+
+#[tokio::test]
+async fn every_ending_publishes_an_event_and_cleans_up() {
+    // An unreadable frozen plan (the path that used to end silently): an Event, and cleanup.
+    let mut run = run_of(spec(json!({
+        "actions": [{"action": "StartMz", "mzService": "a"}],
+        "cleanup": {"onFailure": "Delete"},
+    })));
+    let planned = drive(&FakeCluster::default(), &run, None).await;
+    let mut broken = planned.clone();
+    broken.phase = Some(RunPhase::Running);
+    broken.steps[1].state = StepState::Pending;
+    broken.steps[1]
+        .plan
+        .insert("action".into(), json!("NoSuchAction"));
+    run.status = Some(broken);
+    let cluster = FakeCluster::default();
+    let status = drive(&cluster, &run, None).await;
+    assert_eq!(status.phase, Some(RunPhase::Failed));
+    let events = cluster.events();
+    let last = events.last().unwrap();
+    assert_eq!(last.reason, "PlanUnreadable");
+    assert!(
+        last.note.starts_with("step 2 has an unreadable plan"),
+        "{last:?}"
+    );
+    assert_eq!(cluster.state.lock().unwrap().cleaned, vec!["fixture-run"]);
+
+    // A refused plan: PlanRefused, the run Failed, nothing created.
+    let refused = run_of(spec(
+        json!({"actions": [{"action": "PromoteMz", "mzService": "a"}]}),
+    ));
+    let cluster = FakeCluster::default();
+    let status = drive(&cluster, &refused, None).await;
+    assert_eq!(status.phase, Some(RunPhase::Failed));
+    assert!(status.steps.is_empty());
+    assert_eq!(cluster.events().last().unwrap().reason, "PlanRefused");
+    assert!(cluster.state.lock().unwrap().sts.is_empty());
+}
+
+#[tokio::test]
+async fn a_step_past_its_limit_fails_through_the_real_pass() {
+    // WaitReadyMz on a generation that never catches up: it fails at its limit (here 1 minute
+    // by the moving clock), naming what it waited for.
+    let run = run_of(spec(json!({
+        "actions": [
+            {"action": "StartMz", "mzService": "a"},
+            {"action": "StartMz", "mzService": "b", "deployGeneration": 1},
+            {"action": "WaitReadyMz", "mzService": "b"},
+        ],
+        "timeouts": {"actions": {"WaitReadyMz": "1m"}},
+    })));
+    let cluster = FakeCluster::default();
+    cluster.stall_catch_up("fixture-run-b");
+    let (status, ended) = drive_from(&cluster, &run, None, t0()).await;
+    assert_eq!(status.phase, Some(RunPhase::Failed));
+    assert!(
+        status.message.as_deref().unwrap().starts_with(
+            "step 4 (WaitReadyMz b) failed: timed out after 60s (b reports Initializing)"
+        ),
+        "{:?}",
+        status.message
+    );
+    let took = ended.duration_since(t0()).as_secs_f64();
+    assert!((60.0..70.0).contains(&took), "took {took}s");
+    assert_eq!(cluster.events().last().unwrap().reason, "StepFailed");
+}

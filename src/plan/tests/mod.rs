@@ -319,14 +319,14 @@ fn sql_server_feature_adds_setup_once_after_the_first_plain_start() {
 #[test]
 fn base_version_is_the_oldest_started_and_repeat_manipulate_is_flagged() {
     let p = plan(&with_scenario("UpgradeEntireMzFourVersions")).unwrap();
-    assert_eq!(p.base_version.to_string(), "v0.164.0");
-    assert!(!p.requires_external_idempotence);
+    assert_eq!(p.gate.base_version.to_string(), "v0.164.0");
+    assert!(!p.gate.requires_external_idempotence);
     let spec = with_actions(serde_json::json!([
         {"action": "StartMz"}, {"action": "Initialize"}, {"action": "Manipulate", "phase": 1},
         {"action": "Manipulate", "phase": 2}, {"action": "Manipulate", "phase": 2},
         {"action": "Validate"}
     ]));
-    assert!(plan(&spec).unwrap().requires_external_idempotence);
+    assert!(plan(&spec).unwrap().gate.requires_external_idempotence);
 }
 
 #[test]

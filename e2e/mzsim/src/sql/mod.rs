@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod lexer;
+pub mod params;
 mod values;
 
 use std::{fmt::Debug, sync::Arc};
@@ -253,6 +254,13 @@ impl Session {
                         "42501",
                         "permission denied to alter system: must be mz_system",
                     ));
+                }
+                // environmentd looks the name up before changing anything (VarError::
+                // UnknownParameter → SQLSTATE 42704 undefined_object); RESET ALL names none.
+                if let Some(name) = name
+                    && !params::is_known(name)
+                {
+                    return Err(error("42704", params::unrecognized(name)));
                 }
                 catalog
                     .set_system_parameter(name.as_deref(), value.as_deref())

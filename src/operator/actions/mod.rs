@@ -1,0 +1,222 @@
+//! One pass of one step: each action does the next thing it can and says whether it is done,
+//! must wait, made irreversible progress (recorded before going on), or failed. Nothing here
+//! blocks for long: waiting is the caller's requeue. IO errors are turned into outcomes by
+//! their class ([`super::error`]), never by call site.
+
+mod lifecycle;
+mod promote;
+mod start;
+
+use std::time::Duration;
+
+use k8s_openapi::{api::core::v1::Pod, jiff::Timestamp};
+
+pub use self::lifecycle::CONFIGURE_STATEMENTS;
+use super::{
+    checks,
+    decide::poll_interval,
+    error::{Class, Error, LeaderApiError, SqlError},
+    io::Cluster,
+    outcome::Outcome,
+};
+use crate::{
+    api::{
+        names,
+        v1alpha1::{ScenarioRun, ScenarioRunStatus, StepRecord},
+    },
+    checks::library::Phase,
+    plan::Action,
+};
+
+/// What a step's pass works from.
+pub struct StepInput<'a> {
+    pub run: &'a ScenarioRun,
+    /// The run's status as of this pass (the step's record is `steps[index]`).
+    pub status: &'a ScenarioRunStatus,
+    /// 0-based index of the step.
+    pub index: usize,
+    pub action: &'a Action,
+    /// The pass's time.
+    pub now: Timestamp,
+    /// Check markers written in this very pass and not sent yet.
+    pub fresh: &'a [String],
+}
+
+impl StepInput<'_> {
+    fn record(&self) -> &StepRecord {
+        &self.status.steps[self.index]
+    }
+    fn number(&self) -> usize {
+        self.index + 1
+    }
+    fn namespace(&self) -> &str {
+        self.run.metadata.namespace.as_deref().unwrap_or("default")
+    }
+    fn name(&self) -> &str {
+        self.run.metadata.name.as_deref().unwrap_or_default()
+    }
+    /// The adopted StatefulSet, if `svc` names it.
+    fn adopted(&self, svc: &str) -> Option<&str> {
+        let adopt = self.run.spec.environment.adopt.as_ref()?;
+        let adopted_svc = adopt
+            .mz_service
+            .as_deref()
+            .unwrap_or(crate::api::DEFAULT_MZ_SERVICE);
+        (adopted_svc == svc).then_some(adopt.stateful_set_name.as_str())
+    }
+    fn statefulset(&self, svc: &str) -> String {
+        self.adopted(svc)
+            .map(str::to_string)
+            .unwrap_or_else(|| names::statefulset(self.name(), svc))
+    }
+    fn elapsed(&self) -> Duration {
+        let started = self.record().started_at.as_ref().map(|t| t.0);
+        started
+            .and_then(|s| Duration::try_from(self.now.duration_since(s)).ok())
+            .unwrap_or_default()
+    }
+}
+
+fn done(message: impl Into<String>) -> Result<Outcome, Error> {
+    Ok(Outcome::Done {
+        message: message.into(),
+        version: None,
+    })
+}
+
+fn wait(message: impl Into<String>) -> Result<Outcome, Error> {
+    Ok(Outcome::Wait(message.into()))
+}
+
+fn failed(message: impl Into<String>) -> Result<Outcome, Error> {
+    Ok(Outcome::Failed(message.into()))
+}
+
+/// A leader API call that failed: refused → the step fails now; otherwise it waits (a lost
+/// answer's evidence rule is the caller's, where there is one).
+fn leader_error(svc: &str, e: LeaderApiError) -> Result<Outcome, Error> {
+    match e.class() {
+        Class::Refused => failed(format!("{svc}: {e}")),
+        Class::Wait | Class::Lost => wait(format!("{svc}: {e}")),
+    }
+}
+
+/// A SQL call that failed. Every statement the actions send is idempotent (ALTER SYSTEM,
+/// GRANT, reads), so a lost answer is simply retried.
+fn sql_error(svc: &str, e: SqlError) -> Result<Outcome, Error> {
+    match e.class() {
+        Class::Refused => failed(format!("{svc} refused {e}")),
+        Class::Wait | Class::Lost => wait(format!("{svc}: {e}")),
+    }
+}
+
+/// The exit code of the container's last termination, if it terminated.
+fn last_exit_code(pod: &Pod) -> Option<i32> {
+    let container = pod.status.as_ref()?.container_statuses.as_ref()?.first()?;
+    Some(
+        container
+            .last_state
+            .as_ref()?
+            .terminated
+            .as_ref()?
+            .exit_code,
+    )
+}
+
+/// Where environmentd of `svc` answers: its stable DNS name, or its pod IP.
+async fn host<C: Cluster>(
+    ctx: &C,
+    input: &StepInput<'_>,
+    svc: &str,
+) -> Result<Option<String>, Error> {
+    let ns = input.namespace();
+    let sts_name = input.statefulset(svc);
+    if ctx.pod_ip_addresses() {
+        let pod = ctx.pod(ns, &names::pod_of(&sts_name)).await?;
+        return Ok(pod.and_then(|p| p.status?.pod_ip));
+    }
+    if input.adopted(svc).is_some() {
+        let service = ctx
+            .statefulset(ns, &sts_name)
+            .await?
+            .and_then(|s| s.spec.service_name)
+            .unwrap_or(sts_name.clone());
+        return Ok(Some(names::pod_dns_of(&sts_name, &service, ns)));
+    }
+    Ok(Some(names::pod_dns(input.name(), svc, ns)))
+}
+
+/// One pass of the step.
+pub async fn execute<C: Cluster>(ctx: &C, input: StepInput<'_>) -> Result<Outcome, Error> {
+    match input.action {
+        Action::StartMz(s) => start::start_mz(ctx, &input, s).await,
+        Action::ConfigureMz { mz_service } => lifecycle::configure(ctx, &input, mz_service).await,
+        Action::SetupSqlServerTesting { .. } => failed(
+            "SetupSqlServerTesting needs a SQL Server, which this environment does not provide",
+        ),
+        Action::KillMz {
+            mz_service,
+            capture_logs,
+        } => lifecycle::kill(ctx, &input, mz_service, *capture_logs).await,
+        Action::WaitReadyMz { mz_service } => promote::wait_ready(ctx, &input, mz_service).await,
+        Action::PromoteMz { mz_service } => promote::promote(ctx, &input, mz_service).await,
+        Action::SkipCatchup { mz_service } => promote::skip_catchup(ctx, &input, mz_service).await,
+        Action::ReplaceEnvironmentdStatefulSet {
+            mz_service,
+            new_tag,
+            expect_failure,
+        } => {
+            let tag = new_tag.to_string();
+            start::replace(ctx, &input, mz_service, &tag, *expect_failure).await
+        }
+        Action::Initialize { mz_service } => {
+            check_step(ctx, &input, Phase::Initialize, mz_service).await
+        }
+        Action::Manipulate { mz_service, phase } => {
+            check_step(ctx, &input, Phase::Manipulate(*phase), mz_service).await
+        }
+        Action::Validate { mz_service } => {
+            check_step(ctx, &input, Phase::Validate, mz_service).await
+        }
+        Action::SystemVarChange {
+            mz_service,
+            name,
+            value,
+        } => lifecycle::system_var(ctx, &input, mz_service, name, value).await,
+        Action::Sleep { seconds } => {
+            if input.elapsed().as_secs_f64() >= *seconds {
+                done(format!("slept {seconds}s"))
+            } else {
+                wait(format!("sleeping {seconds}s"))
+            }
+        }
+    }
+}
+
+/// Initialize / Manipulate / Validate: every selected check's script for the phase.
+async fn check_step<C: Cluster>(
+    ctx: &C,
+    input: &StepInput<'_>,
+    phase: Phase,
+    svc: &str,
+) -> Result<Outcome, Error> {
+    if input.record().checks.is_empty() {
+        return done(match &input.run.spec.checks {
+            None => "no checks configured (spec.checks), so this phase ran nothing",
+            Some(_) => "no checks selected, so this phase ran nothing",
+        });
+    }
+    let Some(h) = host(ctx, input, svc).await? else {
+        return wait("no pod address yet");
+    };
+    let s = checks::StepCtx {
+        run: input.run,
+        status: input.status,
+        index: input.index,
+        host: &h,
+        retry_for: poll_interval(&input.run.spec).min(Duration::from_secs(5)),
+        now: input.now,
+        fresh: input.fresh,
+    };
+    checks::step(ctx, s, phase).await
+}

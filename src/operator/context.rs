@@ -1,0 +1,90 @@
+//! What the running operator holds: its clients, settings, Event recorder, check sessions, and
+//! the per-run failure counts its retry back-off is computed from.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use kube::{Client, runtime::events::Recorder};
+
+use super::clients::Sessions;
+
+/// How the operator runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Watch one namespace, or all.
+    pub namespace: Option<String>,
+    /// Reach environmentd by pod IP instead of the pods' DNS names (for running the operator
+    /// outside the cluster network).
+    pub pod_ip_addresses: bool,
+    /// Runs reconciled at once.
+    pub concurrency: u16,
+}
+
+/// The real implementation of every IO trait ([`super::io`]).
+pub struct Context {
+    pub client: Client,
+    pub http: reqwest::Client,
+    pub settings: Settings,
+    pub recorder: Recorder,
+    /// Check sessions by [`crate::api::names::check_session`].
+    pub sessions: Sessions,
+    /// Consecutive failed passes per run (`namespace/name`), reset by a pass that succeeds.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+/// First retry after a failed pass; doubles per consecutive failure.
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between retries of a transient failure.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+impl Context {
+    pub fn new(client: Client, recorder: Recorder, settings: Settings) -> Self {
+        Context {
+            client,
+            http: super::clients::http_client(),
+            settings,
+            recorder,
+            sessions: Sessions::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Records one more failed pass of `key`; returns how many in a row.
+    pub fn failed_pass(&self, key: &str) -> u32 {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = f.entry(key.to_string()).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// A pass of `key` succeeded: its back-off starts over.
+    pub fn passed(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// Exponential back-off with ±25 % jitter (so runs that failed together do not retry together).
+/// `seed` varies the jitter; the same inputs give the same delay.
+pub fn backoff(attempt: u32, seed: u64) -> Duration {
+    let base = BACKOFF_FIRST
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(BACKOFF_MAX);
+    let spread = (seed % 1001) as f64 / 1000.0; // 0.0 ..= 1.0
+    base.mul_f64(0.75 + 0.5 * spread)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_a_cap_with_jitter() {
+        let secs = |a, s| backoff(a, s).as_secs_f64();
+        assert!((0.75..=1.25).contains(&secs(1, 7)));
+        assert!((1.5..=2.5).contains(&secs(2, 7)));
+        assert!((45.0..=75.0).contains(&secs(30, 7)));
+        assert_ne!(backoff(3, 1), backoff(3, 900), "jitter depends on the seed");
+    }
+}

@@ -1,0 +1,254 @@
+//! The Kubernetes half of [`Context`]: every call under a time limit, every write under the one
+//! field manager, and every failure typed as a [`KubeError`] naming the call.
+
+use std::{future::Future, time::Duration};
+
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{ConfigMap, Pod, Service},
+};
+use kube::{
+    Api, Resource,
+    api::{DeleteParams, ListParams, LogParams, Patch, PatchParams},
+    runtime::events::Event,
+};
+use serde_json::json;
+use tracing::warn;
+
+use super::{context::Context, error::KubeError, io::Kube, outcome::EventNote};
+use crate::{
+    api::{
+        FIELD_MANAGER, names,
+        v1alpha1::{ScenarioRun, ScenarioRunStatus},
+    },
+    truncate_at_char,
+};
+
+/// Time limit of one Kubernetes API call (kube-rs sets none of its own).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes of each log (current, previous) a KillMz keeps: two fit a ConfigMap's 1 MiB.
+const LOG_TAIL_BYTES: i64 = 400 * 1024;
+/// Longest Event note the apiserver keeps (it refuses longer ones).
+const EVENT_NOTE_MAX: usize = 1024;
+
+/// Runs one API call under [`CALL_TIMEOUT`], naming it in the error.
+async fn call<T>(
+    what: impl Fn() -> String,
+    f: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, KubeError> {
+    match tokio::time::timeout(CALL_TIMEOUT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(KubeError::from_kube(what(), e)),
+        Err(_) => Err(KubeError::Timeout {
+            call: what(),
+            limit: CALL_TIMEOUT,
+        }),
+    }
+}
+
+/// Server-side apply under our field manager, forced: these objects are ours alone.
+fn apply_params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+/// Other patches, still under our field manager so `managedFields` says who changed what.
+fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+fn name_of(meta: &kube::core::ObjectMeta) -> String {
+    meta.name.clone().unwrap_or_default()
+}
+
+impl Context {
+    fn api<K>(&self, ns: &str) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    async fn apply<K>(&self, ns: &str, obj: &K) -> Result<(), KubeError>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let name = name_of(obj.meta());
+        let what = || format!("apply {} {ns}/{name}", K::kind(&Default::default()));
+        call(
+            what,
+            self.api::<K>(ns)
+                .patch(&name, &apply_params(), &Patch::Apply(obj)),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+impl Kube for Context {
+    async fn run(&self, ns: &str, name: &str) -> Result<Option<ScenarioRun>, KubeError> {
+        let what = || format!("get ScenarioRun {ns}/{name}");
+        call(what, self.api::<ScenarioRun>(ns).get_opt(name)).await
+    }
+
+    /// Merge patch of the whole status: `steps` is an atomic list either way, and a merge
+    /// patch needs no apiVersion/kind wrapper.
+    async fn write_status(
+        &self,
+        run: &ScenarioRun,
+        status: &ScenarioRunStatus,
+    ) -> Result<(), KubeError> {
+        let ns = run.metadata.namespace.clone().unwrap_or_default();
+        let name = name_of(&run.metadata);
+        let patch = json!({ "status": status });
+        let what = || format!("write status of ScenarioRun {ns}/{name}");
+        let api = self.api::<ScenarioRun>(&ns);
+        call(
+            what,
+            api.patch_status(&name, &patch_params(), &Patch::Merge(&patch)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn publish(&self, run: &ScenarioRun, event: &EventNote) {
+        let mut note = event.note.clone();
+        truncate_at_char(&mut note, EVENT_NOTE_MAX);
+        let e = Event {
+            type_: event.type_,
+            reason: event.reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        let reference = run.object_ref(&());
+        match tokio::time::timeout(CALL_TIMEOUT, self.recorder.publish(&e, &reference)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, reason = event.reason, "cannot publish event"),
+            Err(_) => warn!(reason = event.reason, "publishing an event timed out"),
+        }
+    }
+
+    async fn apply_start(
+        &self,
+        ns: &str,
+        cm: &ConfigMap,
+        svc: &Service,
+        sts: &StatefulSet,
+    ) -> Result<(), KubeError> {
+        self.apply(ns, cm).await?;
+        self.apply(ns, svc).await?;
+        self.apply(ns, sts).await
+    }
+
+    async fn statefulset(&self, ns: &str, name: &str) -> Result<Option<StatefulSet>, KubeError> {
+        let what = || format!("get StatefulSet {ns}/{name}");
+        call(what, self.api::<StatefulSet>(ns).get_opt(name)).await
+    }
+
+    async fn pod(&self, ns: &str, name: &str) -> Result<Option<Pod>, KubeError> {
+        let what = || format!("get Pod {ns}/{name}");
+        call(what, self.api::<Pod>(ns).get_opt(name)).await
+    }
+
+    async fn scale_to_zero(&self, ns: &str, sts: &str) -> Result<(), KubeError> {
+        let patch = json!({"spec": {"replicas": 0}});
+        let what = || format!("scale StatefulSet {ns}/{sts} to 0");
+        let api = self.api::<StatefulSet>(ns);
+        call(what, api.patch(sts, &patch_params(), &Patch::Merge(&patch))).await?;
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        };
+        let pod = names::pod_of(sts);
+        let what = || format!("delete Pod {ns}/{pod}");
+        match call(what, self.api::<Pod>(ns).delete(&pod, &dp)).await {
+            Err(KubeError::Api { code: 404, .. }) | Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn logs(&self, ns: &str, pod: &str) -> Result<Vec<(String, String)>, KubeError> {
+        let pods = self.api::<Pod>(ns);
+        let mut out = Vec::new();
+        for (key, previous) in [("current.log", false), ("previous.log", true)] {
+            let lp = LogParams {
+                previous,
+                limit_bytes: Some(LOG_TAIL_BYTES),
+                ..Default::default()
+            };
+            let what = || format!("read logs of Pod {ns}/{pod}");
+            // A container that never restarted has no previous log: that is not an error.
+            if let Ok(text) = call(what, pods.logs(pod, &lp)).await {
+                out.push((key.to_string(), text));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn apply_configmap(&self, ns: &str, cm: &ConfigMap) -> Result<(), KubeError> {
+        self.apply(ns, cm).await
+    }
+
+    /// A strategic merge patch, not an apply: an adopted StatefulSet is someone else's, and
+    /// applying would take ownership of fields we only mean to change once.
+    async fn set_image(
+        &self,
+        ns: &str,
+        sts: &str,
+        container: &str,
+        image: &str,
+    ) -> Result<(), KubeError> {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}});
+        let what = || format!("set the image of StatefulSet {ns}/{sts}");
+        let api = self.api::<StatefulSet>(ns);
+        call(
+            what,
+            api.patch(sts, &patch_params(), &Patch::Strategic(&patch)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn configmap(&self, ns: &str, name: &str) -> Result<Option<ConfigMap>, KubeError> {
+        let what = || format!("get ConfigMap {ns}/{name}");
+        call(what, self.api::<ConfigMap>(ns).get_opt(name)).await
+    }
+
+    async fn configmaps(&self, ns: &str, selector: &str) -> Result<Vec<ConfigMap>, KubeError> {
+        let lp = ListParams::default().labels(selector);
+        let what = || format!("list ConfigMaps in {ns} matching {selector}");
+        Ok(call(what, self.api::<ConfigMap>(ns).list(&lp)).await?.items)
+    }
+
+    async fn delete_run_objects(&self, ns: &str, run: &str) -> Result<(), KubeError> {
+        let selector = format!("{}={run}", names::run_label());
+        let lp = ListParams::default().labels(&selector);
+        let dp = DeleteParams::background();
+        let what = || format!("delete StatefulSets of run {ns}/{run}");
+        call(
+            what,
+            self.api::<StatefulSet>(ns).delete_collection(&dp, &lp),
+        )
+        .await?;
+        let services = self.api::<Service>(ns);
+        let what = || format!("list Services of run {ns}/{run}");
+        for s in call(what, services.list(&lp)).await? {
+            let name = name_of(&s.metadata);
+            let what = || format!("delete Service {ns}/{name}");
+            match call(what, services.delete(&name, &dp)).await {
+                Err(KubeError::Api { code: 404, .. }) | Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}

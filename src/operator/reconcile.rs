@@ -1,0 +1,217 @@
+//! One pass over a run: observe → decide → act → commit.
+//!
+//! - observe: the run as the apiserver has it now, its frozen plan decoded once;
+//! - decide: [`decide::decide`], pure, with the time as an input;
+//! - act: plan the run, or one pass of the current step ([`actions::execute`]);
+//! - commit: the one place a pass writes status, publishes Events, cleans up and requeues.
+//!
+//! Generic over [`Cluster`], so the cluster-free tests drive this very pass.
+
+use std::time::Duration;
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+
+use super::{
+    actions::{self, StepInput},
+    check_sources,
+    decide::{self, Deadline, Decision, Limits},
+    error::{Class, Error},
+    io::{Cluster, Kube},
+    outcome::{Effect, Next, Outcome},
+    transition::{self, Stamp, Step},
+};
+use crate::{
+    api::v1alpha1::{CleanupAction, ScenarioRun, ScenarioRunStatus, reasons},
+    plan::{self, PlannedStep},
+};
+
+/// When the controller should look at the run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// At once: the run moved on.
+    Now,
+    /// After this long: the step waits for something that cannot be watched.
+    Poll(Duration),
+    /// Only when something changes (the run ended, or is gone).
+    AwaitChange,
+}
+
+/// How many times one pass may run a step that keeps writing write-ahead records.
+const MAX_ACTS_PER_PASS: usize = 3;
+
+/// One pass over the run `namespace/name` at time `now`.
+pub async fn reconcile<C: Cluster>(
+    ctx: &C,
+    namespace: &str,
+    name: &str,
+    now: Timestamp,
+) -> Result<After, Error> {
+    // The watch cache can lag behind our own status writes; acting on a stale status would
+    // repeat what the previous pass already did (a ConfigureMz statement, a step start). So
+    // every pass starts from the apiserver's current object.
+    let Some(run) = ctx.run(namespace, name).await? else {
+        return Ok(After::AwaitChange);
+    };
+    let mut status = run.status.clone().unwrap_or_default();
+    let stamp = Stamp {
+        generation: run.metadata.generation,
+        now: Time(now),
+    };
+    let plan = decide::frozen_plan(&status);
+    let decision = decide::decide(&status, &plan, &Limits::of(&run.spec), now);
+    let label = |index: usize| match &plan {
+        Ok(p) => p[index].action.label(),
+        Err(_) => format!("step {}", index + 1),
+    };
+    let effect = match decision {
+        Decision::Ended { succeeded } => Effect {
+            write: false,
+            events: Vec::new(),
+            next: Next::Ended { succeeded },
+        },
+        Decision::Plan => plan_run(ctx, &run, &mut status, &stamp).await?,
+        Decision::Unreadable(message) => {
+            transition::refuse(&mut status, &stamp, reasons::PLAN_UNREADABLE, message)
+        }
+        Decision::Complete => transition::complete(&mut status, &stamp),
+        Decision::Expire { index, deadline } => {
+            let reason = match deadline {
+                Deadline::Run(_) => reasons::FAILED,
+                Deadline::Step { .. } => reasons::STEP_FAILED,
+            };
+            let label = label(index);
+            let step = Step {
+                index,
+                label: &label,
+            };
+            transition::fail_step(&mut status, &stamp, step, reason, deadline.cause())
+        }
+        Decision::Start { index } => {
+            let label = label(index);
+            let step = Step {
+                index,
+                label: &label,
+            };
+            transition::start_step(&mut status, &stamp, step)
+        }
+        Decision::Execute { index } => {
+            // decide() returns Execute only for a readable plan.
+            let Ok(plan) = &plan else {
+                unreachable!("Execute with an unreadable plan")
+            };
+            return execute(ctx, &run, status, &stamp, index, &plan[index]).await;
+        }
+    };
+    commit(ctx, &run, &status, effect).await
+}
+
+/// The first pass: plan, collect and freeze the checks, freeze the plan into status.
+async fn plan_run<C: Cluster>(
+    ctx: &C,
+    run: &ScenarioRun,
+    status: &mut ScenarioRunStatus,
+    stamp: &Stamp,
+) -> Result<Effect, Error> {
+    let plan = match plan::plan(&run.spec) {
+        Ok(p) => p,
+        Err(errors) => {
+            let message = format!("the plan was refused: {errors}");
+            return Ok(transition::refuse(
+                status,
+                stamp,
+                reasons::PLAN_REFUSED,
+                message,
+            ));
+        }
+    };
+    Ok(match check_sources::collect(ctx, run, &plan.gate).await? {
+        Ok(checks) => transition::planned(status, stamp, transition::plan_steps(&plan, &checks)),
+        Err(errors) => {
+            let message = format!("the checks were refused: {}", errors.join("\n"));
+            transition::refuse(status, stamp, reasons::CHECKS_REFUSED, message)
+        }
+    })
+}
+
+/// One pass of step `index`. A write-ahead outcome is committed and the step runs again at
+/// once, told which markers are fresh: the only way to tell "marked, not yet sent" from
+/// "marked, maybe sent before a crash" is to send in the pass that wrote the marker.
+async fn execute<C: Cluster>(
+    ctx: &C,
+    run: &ScenarioRun,
+    mut status: ScenarioRunStatus,
+    stamp: &Stamp,
+    index: usize,
+    planned: &PlannedStep,
+) -> Result<After, Error> {
+    let label = planned.action.label();
+    let step = Step {
+        index,
+        label: &label,
+    };
+    let mut fresh = Vec::new();
+    for _ in 0..MAX_ACTS_PER_PASS {
+        let input = StepInput {
+            run,
+            status: &status,
+            index,
+            action: &planned.action,
+            now: stamp.now.0,
+            fresh: &fresh,
+        };
+        let outcome = match actions::execute(ctx, input).await {
+            Ok(o) => o,
+            // The apiserver refused what the step sent (an invalid object, a missing
+            // permission): sending it again cannot help, so the step fails saying so.
+            Err(Error::Kube(e)) if e.class() == Class::Refused => Outcome::Failed(e.to_string()),
+            Err(e) => return Err(e),
+        };
+        let effect = transition::apply_outcome(&mut status, stamp, step, outcome);
+        let Next::Continue { fresh: marked } = &effect.next else {
+            return commit(ctx, run, &status, effect).await;
+        };
+        fresh = marked.clone();
+        commit(ctx, run, &status, effect).await?;
+    }
+    Ok(After::Now)
+}
+
+/// The one tail of every pass: write status if it changed, publish Events, clean up a run that
+/// ended, and say when to come back.
+async fn commit<C: Kube>(
+    ctx: &C,
+    run: &ScenarioRun,
+    status: &ScenarioRunStatus,
+    effect: Effect,
+) -> Result<After, Error> {
+    if effect.write {
+        ctx.write_status(run, status).await?;
+    }
+    for event in &effect.events {
+        ctx.publish(run, event).await;
+    }
+    Ok(match effect.next {
+        Next::Again | Next::Continue { .. } => After::Now,
+        Next::Poll => After::Poll(decide::poll_interval(&run.spec)),
+        Next::Ended { succeeded } => {
+            cleanup(ctx, run, succeeded).await?;
+            After::AwaitChange
+        }
+    })
+}
+
+/// Deletes what the run created once it ended, per `spec.cleanup` (never an adopted object).
+async fn cleanup<C: Kube>(ctx: &C, run: &ScenarioRun, succeeded: bool) -> Result<(), Error> {
+    let policy = if succeeded {
+        run.spec.cleanup.on_success
+    } else {
+        run.spec.cleanup.on_failure
+    };
+    if policy != CleanupAction::Delete {
+        return Ok(());
+    }
+    let ns = run.metadata.namespace.as_deref().unwrap_or("default");
+    let name = run.metadata.name.as_deref().unwrap_or_default();
+    ctx.delete_run_objects(ns, name).await?;
+    Ok(())
+}
