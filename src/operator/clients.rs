@@ -94,16 +94,27 @@ pub async fn leader_status(
 /// assume either way).
 pub async fn promote(http: &reqwest::Client, host: &str) -> Result<PromoteAnswer, LeaderApiError> {
     let u = url(host, LEADER_PROMOTE_PATH);
-    let r = send(http.post(&u), &u, &[]).await?;
-    let body: serde_json::Value = r.json().await.map_err(|e| request_error(&u, e))?;
+    // A refused promotion comes with an error status and environmentd's reason in the body:
+    // the reason is the answer, not the status.
+    let r = send(http.post(&u), &u, &[400, 500]).await?;
+    let code = r.status().as_u16();
+    let text = r.text().await.map_err(|e| request_error(&u, e))?;
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     if body["result"] == "Success" {
         return Ok(PromoteAnswer::Success);
     }
-    let message = body["result"]["Failure"]["message"]
-        .as_str()
-        .unwrap_or("unknown failure")
-        .to_string();
-    Ok(PromoteAnswer::Failure(message))
+    match body["result"]["Failure"]["message"].as_str() {
+        Some(message) => Ok(PromoteAnswer::Failure(message.to_string())),
+        None if (200..300).contains(&code) => Err(LeaderApiError::Protocol {
+            url: u,
+            detail: format!("no result in {text}"),
+        }),
+        None => Err(LeaderApiError::Status {
+            url: u,
+            code,
+            body: text.chars().take(300).collect(),
+        }),
+    }
 }
 
 /// `POST /api/leader/skip-catchup`: `Ok(true)` on 2xx, `Ok(false)` on 400 (too early).
