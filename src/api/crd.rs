@@ -1,13 +1,14 @@
-//! Rendering the CRDs this operator defines, for `scenario-operator crd` and `crds/`.
+//! Rendering the CRDs this operator defines (and `vpcendpoints.materialize.cloud`, which
+//! environmentd needs), for `scenario-operator crd` and `crds/`.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use super::v1alpha1::ScenarioRun;
+use super::{v1alpha1::ScenarioRun, vpc_endpoint::VpcEndpoint};
 
 /// Every CRD, sorted by name.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    let mut crds: Vec<_> = [ScenarioRun::crd()]
+    let mut crds: Vec<_> = [ScenarioRun::crd(), VpcEndpoint::crd()]
         .into_iter()
         .map(kubernetes_formats)
         .collect();

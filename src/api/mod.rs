@@ -6,6 +6,7 @@
 pub mod crd;
 pub mod names;
 pub mod v1alpha1;
+pub mod vpc_endpoint;
 
 /// API group of every resource this operator defines.
 pub const GROUP: &str = "mzcheck.dev";

@@ -111,8 +111,42 @@ pub fn pod_dns(run: &str, mz_service: &str, namespace: &str) -> String {
     pod_dns_of(&sts, &sts, namespace)
 }
 
+/// The ClusterRole the chart installs with exactly the rules orchestratord grants
+/// environmentd; each run binds its environmentd ServiceAccount to it in the run's namespace.
+pub const ENVIRONMENTD_CLUSTER_ROLE: &str = "scenario-operator-environmentd";
+
+/// The ServiceAccount (and RoleBinding) of a run's environmentd and its clusterd pods.
+pub fn environmentd_account(run: &str) -> String {
+    fit(format!("{run}-environmentd"), 63)
+}
+
+/// `--orchestrator-kubernetes-name-prefix`: the start of every clusterd StatefulSet, Service
+/// and Secret environmentd creates for the run. From the run's UID, not its name, so a run
+/// deleted and created again under the same name never meets the first one's leftovers; the
+/// same for every mzService of the run, so each generation finds the clusters of the last.
+/// Short (12 characters), so environmentd's names stay within Kubernetes' limits.
+pub fn clusterd_prefix(run_uid: &str) -> String {
+    let short: String = run_uid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    format!("sr-{short}-")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn clusterd_prefix_is_short_and_from_the_uid() {
+        let p = super::clusterd_prefix("0B5E1A2C-3d4e-4f50-8a6b-7c8d9e0f1a2b");
+        assert_eq!(p, "sr-0b5e1a2c-");
+        assert_ne!(
+            p,
+            super::clusterd_prefix("1b5e1a2c-3d4e-4f50-8a6b-7c8d9e0f1a2b")
+        );
+    }
+
     use super::*;
 
     #[test]

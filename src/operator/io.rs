@@ -5,7 +5,8 @@
 
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{ConfigMap, Pod, Service},
+    core::v1::{ConfigMap, Pod, Service, ServiceAccount},
+    rbac::v1::RoleBinding,
 };
 use serde::Deserialize;
 
@@ -47,6 +48,13 @@ pub trait Kube {
     ) -> Result<(), KubeError>;
     /// Publishes an Event about the run (best effort: a lost Event never fails a pass).
     async fn publish(&self, run: &ScenarioRun, event: &EventNote);
+    /// Server-side applies environmentd's ServiceAccount and its RoleBinding.
+    async fn apply_access(
+        &self,
+        ns: &str,
+        sa: &ServiceAccount,
+        rb: &RoleBinding,
+    ) -> Result<(), KubeError>;
     /// Server-side applies a start's ConfigMap, Service and StatefulSet.
     async fn apply_start(
         &self,
@@ -63,12 +71,14 @@ pub trait Kube {
     async fn logs(&self, ns: &str, pod: &str) -> Result<Vec<(String, String)>, KubeError>;
     async fn apply_configmap(&self, ns: &str, cm: &ConfigMap) -> Result<(), KubeError>;
     /// Sets a StatefulSet container's image.
+    /// A new image (and, when given, new arguments) for one container of a StatefulSet.
     async fn set_image(
         &self,
         ns: &str,
         sts: &str,
         container: &str,
         image: &str,
+        args: Option<&[String]>,
     ) -> Result<(), KubeError>;
     async fn configmap(&self, ns: &str, name: &str) -> Result<Option<ConfigMap>, KubeError>;
     /// ConfigMaps matching a label selector (string form).

@@ -5,7 +5,8 @@ use std::{future::Future, time::Duration};
 
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{ConfigMap, Pod, Service},
+    core::v1::{ConfigMap, Pod, Service, ServiceAccount},
+    rbac::v1::RoleBinding,
 };
 use kube::{
     Api, Resource,
@@ -137,6 +138,16 @@ impl Kube for Context {
         }
     }
 
+    async fn apply_access(
+        &self,
+        ns: &str,
+        sa: &ServiceAccount,
+        rb: &RoleBinding,
+    ) -> Result<(), KubeError> {
+        self.apply(ns, sa).await?;
+        self.apply(ns, rb).await
+    }
+
     async fn apply_start(
         &self,
         ns: &str,
@@ -206,8 +217,13 @@ impl Kube for Context {
         sts: &str,
         container: &str,
         image: &str,
+        args: Option<&[String]>,
     ) -> Result<(), KubeError> {
-        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}});
+        let mut change = json!({"name": container, "image": image});
+        if let Some(args) = args {
+            change["args"] = json!(args);
+        }
+        let patch = json!({"spec": {"template": {"spec": {"containers": [change]}}}});
         let what = || format!("set the image of StatefulSet {ns}/{sts}");
         let api = self.api::<StatefulSet>(ns);
         call(
@@ -249,6 +265,20 @@ impl Kube for Context {
                 Err(e) => return Err(e),
             }
         }
+        // environmentd's account; a run that names its own has none of ours (404).
+        let account = names::environmentd_account(run);
+        let what = || format!("delete RoleBinding {ns}/{account}");
+        ignore_missing(call(what, self.api::<RoleBinding>(ns).delete(&account, &dp)).await)?;
+        let what = || format!("delete ServiceAccount {ns}/{account}");
+        ignore_missing(call(what, self.api::<ServiceAccount>(ns).delete(&account, &dp)).await)?;
         Ok(())
+    }
+}
+
+/// A delete that found nothing to delete did what it was for.
+fn ignore_missing<T>(r: Result<T, KubeError>) -> Result<(), KubeError> {
+    match r {
+        Err(KubeError::Api { code: 404, .. }) | Ok(_) => Ok(()),
+        Err(e) => Err(e),
     }
 }

@@ -99,7 +99,7 @@ pub async fn reconcile<C: Cluster>(
             let Ok(plan) = &plan else {
                 unreachable!("Execute with an unreadable plan")
             };
-            return execute(ctx, &run, status, &stamp, index, &plan[index]).await;
+            return execute(ctx, &run, status, &stamp, index, plan).await;
         }
     };
     commit(ctx, &run, &status, effect).await
@@ -142,8 +142,9 @@ async fn execute<C: Cluster>(
     mut status: ScenarioRunStatus,
     stamp: &Stamp,
     index: usize,
-    planned: &PlannedStep,
+    plan: &[PlannedStep],
 ) -> Result<After, Error> {
+    let planned = &plan[index];
     let label = planned.action.label();
     let step = Step {
         index,
@@ -156,6 +157,7 @@ async fn execute<C: Cluster>(
             status: &status,
             index,
             action: &planned.action,
+            plan,
             now: stamp.now.0,
             fresh: &fresh,
         };

@@ -9,6 +9,7 @@
 pub mod action;
 pub mod catalogue;
 pub mod enrich;
+mod environment;
 pub mod render;
 mod resolve;
 mod simulate;
@@ -160,13 +161,13 @@ pub fn plan(spec: &ScenarioRunSpec) -> Result<Plan, PlanErrors> {
         return Err(PlanErrors(errors));
     }
     let starts = steps.iter().any(|s| matches!(s.action, Action::StartMz(_)));
-    if starts && spec.environment.backend_secret_name.is_none() {
-        let message = "required: the run starts environmentd, which needs the Secret with \
-                       metadata_backend_url and persist_backend_url";
-        return Err(PlanErrors(vec![PlanError::at(
-            "spec.environment.backendSecretName",
-            message,
-        )]));
+    let errors = if starts {
+        environment::check(&spec.environment)
+    } else {
+        vec![]
+    };
+    if !errors.is_empty() {
+        return Err(PlanErrors(errors));
     }
     Ok(Plan {
         actions: steps,

@@ -17,6 +17,8 @@
 //!     tagEnv: MZSIM_VERSION
 //! ```
 
+use std::collections::BTreeMap;
+
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -52,6 +54,10 @@ pub struct ImageMapping {
     pub command: PathBuf,
     /// Environment variable that receives the image tag (e.g. `MZSIM_VERSION`).
     pub tag_env: Option<String>,
+    /// Variables set for every container of the image, before the pod's own (which win):
+    /// what tells one executable standing in for several images which one it is.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 impl Config {

@@ -188,7 +188,12 @@ impl Kubelet {
                 let (mapping, tag) = self.cfg.resolve(&image).ok_or_else(|| {
                     anyhow::anyhow!("image {image} is not mapped to a local executable")
                 })?;
-                let mut vars = env::resolve(&self.client, pod, c, &ip, &self.cfg.node_ip).await?;
+                let mut vars: Vec<(String, String)> = mapping
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                vars.extend(env::resolve(&self.client, pod, c, &ip, &self.cfg.node_ip).await?);
                 if let (Some(var), Some(tag)) = (&mapping.tag_env, tag) {
                     vars.push((var.clone(), tag));
                 }

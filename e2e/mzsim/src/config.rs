@@ -149,6 +149,12 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
 
     let listeners = match get("listeners-config-path") {
+        // The all-in-one image's own files: the default ports (mzsim does not ship them).
+        Some(path)
+            if path.starts_with("/listener_configs/") && !std::path::Path::new(&path).exists() =>
+        {
+            default_listeners()
+        }
         Some(path) => {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| ConfigError(format!("--listeners-config-path {path}: {e}")))?;
@@ -195,6 +201,16 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         failpoints,
         ignored,
     })
+}
+
+fn default_listeners() -> Listeners {
+    let addr = |a: &str| a.parse().expect("default listener addresses are valid");
+    Listeners {
+        sql: addr(DEFAULT_SQL),
+        http: addr(DEFAULT_HTTP),
+        internal_sql: addr(DEFAULT_INTERNAL_SQL),
+        internal_http: addr(DEFAULT_INTERNAL_HTTP),
+    }
 }
 
 /// `1500ms`, `2s`, `1m`, or a bare number of milliseconds.

@@ -7,6 +7,7 @@ mod failpoints;
 mod http;
 mod server;
 mod sql;
+mod strict;
 
 use tracing_subscriber::EnvFilter;
 
@@ -19,7 +20,14 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match config::parse(&args, |k| std::env::var(k).ok()) {
+    let env = match strict_boot(&args) {
+        Ok(env) => env,
+        Err(refusal) => {
+            eprintln!("{}", refusal.message);
+            std::process::exit(refusal.code);
+        }
+    };
+    let config = match config::parse(&args, |k| env.get(k).cloned()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("mzsim: {e}");
@@ -33,4 +41,28 @@ fn main() {
         .expect("tokio runtime");
     let code = runtime.block_on(server::run(config));
     std::process::exit(code);
+}
+
+/// The environment mzsim runs with: the process's own, or, in strict mode, what environmentd
+/// of `MZSIM_IMAGE` would see after its image's entrypoint, once [`strict::check`] lets it boot.
+fn strict_boot(
+    args: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, strict::Refusal> {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    if env.get("MZSIM_STRICT").is_none_or(|v| v != "1") {
+        return Ok(env);
+    }
+    let image = env
+        .get("MZSIM_IMAGE")
+        .and_then(|i| strict::Image::parse(i))
+        .unwrap_or(strict::Image::Environmentd);
+    let version = env
+        .get("MZSIM_VERSION")
+        .cloned()
+        .unwrap_or_else(|| config::DEFAULT_VERSION.to_string());
+    let version = version.parse().map_err(|e| strict::Refusal {
+        message: format!("mzsim: MZSIM_VERSION: {e}"),
+        code: server::EXIT_CRASH,
+    })?;
+    strict::check(image, &version, args, env)
 }

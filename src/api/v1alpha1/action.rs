@@ -186,10 +186,12 @@ pub struct ActionSpec {
     /// Recorded for fidelity with platform-checks: StatefulSet pods always restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartPolicy>,
-    /// StartMz: force builtin migrations (e.g. `all`): adds `--unsafe-mode
-    /// --unsafe-builtin-table-fingerprint-whitespace=<value>`.
+    /// StartMz: force builtin migrations: `all` or `half` add `--unsafe-mode
+    /// --unsafe-builtin-table-fingerprint-whitespace=<value>` (older images), `evolution` or
+    /// `replacement` add `--unsafe-mode --unsafe-force-builtin-schema-migration=<value>`
+    /// (newer images, which dropped the first flag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 32), pattern(r"^[a-z_]+$"))]
+    #[schemars(pattern(r"^(all|half|evolution|replacement)$"))]
     pub force_migrations: Option<String>,
     /// StartMz: whether ports are published (compose). Recorded for fidelity; Services are
     /// always created on Kubernetes.

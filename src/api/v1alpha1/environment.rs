@@ -6,27 +6,57 @@ use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::environmentd::sizes::{self, Allocation};
+
 /// The environmentd under test, rendered the way orchestratord renders it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Environment {
+    /// How environmentd runs. `kubernetes` (default): the `materialize/environmentd` image
+    /// with the Kubernetes orchestrator, as orchestratord runs self-managed Materialize
+    /// (clusterd in their own pods, a license key). `emulator`: the all-in-one
+    /// `materialize/materialized` image with the process orchestrator, as platform-checks'
+    /// mzcompose runs it (no clusterd image, RBAC or license key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Runtime>,
+
     /// Image repository; the tag is the version an action resolves. Default
-    /// `materialize/materialized`.
+    /// `materialize/environmentd` (runtime `kubernetes`) or `materialize/materialized`
+    /// (runtime `emulator`). With `kubernetes`, `--clusterd-image` is the `clusterd`
+    /// repository next to it, with the same tag (as orchestratord derives it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 200), pattern(r"^[a-z0-9]+([._/:-][a-z0-9]+)*$"))]
     pub image: Option<String>,
 
     /// Secret in this namespace with keys `metadata_backend_url` and `persist_backend_url`
-    /// (as orchestratord's `backendSecretName`). Passed to environmentd only as environment
-    /// variables from the Secret, never copied. Required when the run starts an environmentd.
+    /// (as orchestratord's `backendSecretName`), and `license_key` for runtime `kubernetes`
+    /// from v0.153 on. Passed to environmentd only as environment variables and a file from
+    /// the Secret, never copied. Required when the run starts an environmentd.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub backend_secret_name: Option<String>,
 
-    /// `--environment-id`. Default `scenariorun-<namespace>-<run uid>-0`.
+    /// `--environment-id`, in environmentd's grammar `<provider>-<region>-<org uuid>-<ordinal>`
+    /// with provider one of local, docker, mzcompose, cloudtest, aws. Default
+    /// `local-<namespace>-<run uid>-0`, unique per run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 200))]
+    #[schemars(
+        length(max = 200),
+        pattern(crate::environmentd::environment_id::PATTERN)
+    )]
     pub environment_id: Option<String>,
+
+    /// Runtime `kubernetes`: the cluster replica sizes (`--cluster-replica-sizes`) by name.
+    /// Default: one size `scale=1,workers=1` (1 worker, 2 GiB memory, no disk).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 50))]
+    pub cluster_replica_sizes: BTreeMap<String, ReplicaSize>,
+
+    /// Runtime `kubernetes`: the size of the bootstrap clusters (the default cluster and the
+    /// builtin ones); a key of `clusterReplicaSizes`. Default: its only key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 100))]
+    pub bootstrap_replica_size: Option<String>,
 
     /// System parameter defaults for every StartMz (`--system-parameter-default`), like
     /// platform-checks' `get_default_system_parameters()`. A StartMz may replace or extend them.
@@ -67,6 +97,81 @@ pub struct Environment {
     /// not StartMz). The run drives it but never deletes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptedEnvironment>,
+}
+
+/// How environmentd runs: as self-managed Materialize on Kubernetes, or as mzcompose's
+/// all-in-one emulator.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    #[default]
+    Kubernetes,
+    Emulator,
+}
+
+/// One cluster replica size, as environmentd's `--cluster-replica-sizes` map holds it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplicaSize {
+    /// Timely workers per process.
+    #[schemars(range(min = 1, max = 256))]
+    pub workers: u32,
+    /// Processes per replica.
+    #[schemars(range(min = 1, max = 256))]
+    pub scale: u32,
+    /// Credits per hour, a decimal string. Default `1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[0-9]+(\.[0-9]+)?$"))]
+    pub credits_per_hour: Option<String>,
+    /// Memory limit, e.g. `2GiB`. A real license key requires one on every size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[0-9]+ ?([KMGT]i?B)?$"))]
+    pub memory_limit: Option<String>,
+    /// CPU limit in CPUs, e.g. `0.5`; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<f64>,
+    /// Scratch disk, e.g. `10GiB`. Default `0`: no disk, so no ephemeral volume storage
+    /// class is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[0-9]+ ?([KMGT]i?B)?$"))]
+    pub disk_limit: Option<String>,
+    /// Extra node selectors for clusterd pods of this size.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 20))]
+    pub selectors: BTreeMap<String, String>,
+}
+
+impl ReplicaSize {
+    /// The size as environmentd's map holds it, with the defaults filled in.
+    pub fn allocation(&self) -> Allocation {
+        Allocation {
+            workers: self.workers,
+            scale: self.scale,
+            credits_per_hour: self.credits_per_hour.clone().unwrap_or_else(|| "1".into()),
+            disk_limit: self.disk_limit.clone().unwrap_or_else(|| "0".into()),
+            memory_limit: self.memory_limit.clone(),
+            cpu_limit: self.cpu_limit,
+            selectors: self.selectors.clone(),
+        }
+    }
+}
+
+impl Environment {
+    pub fn runtime(&self) -> Runtime {
+        self.runtime.unwrap_or_default()
+    }
+
+    /// The replica sizes this environment uses: the spec's, or the default map.
+    pub fn replica_sizes(&self) -> BTreeMap<String, Allocation> {
+        if self.cluster_replica_sizes.is_empty() {
+            sizes::default_sizes()
+        } else {
+            self.cluster_replica_sizes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.allocation()))
+                .collect()
+        }
+    }
 }
 
 /// An existing environmentd StatefulSet the run adopts.

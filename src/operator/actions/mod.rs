@@ -25,7 +25,7 @@ use crate::{
         v1alpha1::{ScenarioRun, ScenarioRunStatus, StepRecord},
     },
     checks::library::Phase,
-    plan::Action,
+    plan::{Action, PlannedStep, action::StartMz},
 };
 
 /// What a step's pass works from.
@@ -36,6 +36,8 @@ pub struct StepInput<'a> {
     /// 0-based index of the step.
     pub index: usize,
     pub action: &'a Action,
+    /// The whole frozen plan (a step may need what an earlier one did).
+    pub plan: &'a [PlannedStep],
     /// The pass's time.
     pub now: Timestamp,
     /// Check markers written in this very pass and not sent yet.
@@ -68,6 +70,16 @@ impl StepInput<'_> {
         self.adopted(svc)
             .map(str::to_string)
             .unwrap_or_else(|| names::statefulset(self.name(), svc))
+    }
+    /// The StartMz that last (re)created `svc`'s StatefulSet before this step.
+    fn last_start(&self, svc: &str) -> Option<&StartMz> {
+        self.plan[..self.index]
+            .iter()
+            .rev()
+            .find_map(|p| match &p.action {
+                Action::StartMz(s) if s.mz_service == svc => Some(s),
+                _ => None,
+            })
     }
     fn elapsed(&self) -> Duration {
         let started = self.record().started_at.as_ref().map(|t| t.0);
@@ -165,10 +177,7 @@ pub async fn execute<C: Cluster>(ctx: &C, input: StepInput<'_>) -> Result<Outcom
             mz_service,
             new_tag,
             expect_failure,
-        } => {
-            let tag = new_tag.to_string();
-            start::replace(ctx, &input, mz_service, &tag, *expect_failure).await
-        }
+        } => start::replace(ctx, &input, mz_service, new_tag, *expect_failure).await,
         Action::Initialize { mz_service } => {
             check_step(ctx, &input, Phase::Initialize, mz_service).await
         }

@@ -9,6 +9,7 @@ use crate::{
     api::{names, v1alpha1::StepProgress},
     operator::{error::Error, io::Cluster, outcome::Outcome, render},
     plan::action::StartMz,
+    version::MzVersion,
 };
 
 /// Whether a pod's Ready condition is True.
@@ -75,7 +76,11 @@ pub(super) async fn start_mz<C: Cluster>(
     let sts_name = names::statefulset(run.name, svc);
     let pod_name = names::pod_of(&sts_name);
     if input.record().progress.is_none() {
-        let cm = render::listeners_configmap(&run, svc);
+        if render::own_account(&run) {
+            let (sa, rb) = (render::service_account(&run), render::role_binding(&run));
+            ctx.apply_access(ns, &sa, &rb).await?;
+        }
+        let cm = render::listeners_configmap(&run, s);
         let service = render::service(&run, svc);
         ctx.apply_start(ns, &cm, &service, &render::statefulset(&run, s, 1))
             .await?;
@@ -156,13 +161,16 @@ fn rollout_pending(sts: &StatefulSet, name: &str) -> Option<String> {
     })
 }
 
-/// ReplaceEnvironmentdStatefulSet: swap the image in place, wait for the rollout, check the
-/// version.
+/// ReplaceEnvironmentdStatefulSet: the new version in place, then the rollout, then the
+/// version check. A StatefulSet the run created is rendered again for the new tag from the
+/// StartMz that created it — every version-dependent argument, the clusterd image and the
+/// listeners file change with the version, not only the image. An adopted one is someone
+/// else's: only its image changes.
 pub(super) async fn replace<C: Cluster>(
     ctx: &C,
     input: &StepInput<'_>,
     svc: &str,
-    tag: &str,
+    tag: &MzVersion,
     expect_failure: bool,
 ) -> Result<Outcome, Error> {
     let ns = input.namespace();
@@ -170,29 +178,28 @@ pub(super) async fn replace<C: Cluster>(
     let Some(sts) = ctx.statefulset(ns, &sts_name).await? else {
         return failed(format!("StatefulSet {sts_name} does not exist"));
     };
-    let containers = sts
-        .spec
-        .template
-        .spec
-        .as_ref()
-        .map(|p| p.containers.clone())
-        .unwrap_or_default();
-    let Some(container) = containers
-        .iter()
-        .find(|c| c.name == "environmentd")
-        .or(containers.first())
-    else {
-        return failed(format!("StatefulSet {sts_name} has no container"));
-    };
     if input.record().progress.is_none() {
-        let image = container.image.clone().unwrap_or_default();
-        let repo = image.rsplit_once(':').map(|(r, _)| r).unwrap_or(&image);
-        let new_image = format!("{repo}:{tag}");
-        ctx.set_image(ns, &sts_name, &container.name, &new_image)
-            .await?;
+        let message = match (input.adopted(svc), input.last_start(svc)) {
+            (None, Some(start)) => {
+                let run = render::RunRef::of(input.run);
+                let start = StartMz {
+                    tag: tag.clone(),
+                    ..start.clone()
+                };
+                let cm = render::listeners_configmap(&run, &start);
+                let service = render::service(&run, svc);
+                ctx.apply_start(ns, &cm, &service, &render::statefulset(&run, &start, 1))
+                    .await?;
+                format!("rendered {sts_name} again for {tag}")
+            }
+            _ => match set_image(ctx, ns, &sts, &sts_name, tag).await? {
+                Ok(image) => format!("replaced {sts_name}'s image with {image}"),
+                Err(why) => return failed(why),
+            },
+        };
         return Ok(Outcome::Progress {
             marker: StepProgress::Replaced,
-            message: format!("replaced {sts_name}'s image with {new_image}"),
+            message,
         });
     }
     if expect_failure {
@@ -207,5 +214,52 @@ pub(super) async fn replace<C: Cluster>(
     if let Some(why) = rollout_pending(&sts, &sts_name) {
         return wait(why);
     }
-    confirm_version(ctx, input, svc, tag).await
+    confirm_version(ctx, input, svc, &tag.to_string()).await
+}
+
+/// The image swap of an adopted StatefulSet: its environmentd container (or its first) gets
+/// the same repository at `tag`. `Ok(Err(why))` when there is no container to change.
+async fn set_image<C: Cluster>(
+    ctx: &C,
+    ns: &str,
+    sts: &StatefulSet,
+    sts_name: &str,
+    tag: &MzVersion,
+) -> Result<Result<String, String>, Error> {
+    let containers = sts
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .map(|p| p.containers.clone())
+        .unwrap_or_default();
+    let Some(container) = containers
+        .iter()
+        .find(|c| c.name == render::CONTAINER_NAME)
+        .or(containers.first())
+    else {
+        return Ok(Err(format!("StatefulSet {sts_name} has no container")));
+    };
+    let image = container.image.clone().unwrap_or_default();
+    let repo = image.rsplit_once(':').map(|(r, _)| r).unwrap_or(&image);
+    let new_image = format!("{repo}:{tag}");
+    // environmentd launches clusterd from `--clusterd-image`: left at the old tag, the new
+    // environmentd would run old replicas. Its tag follows the image's, as cloudtest's
+    // re-rendering does; every other argument is the owner's.
+    let args = container.args.as_ref().and_then(|args| {
+        let changed: Vec<String> = args
+            .iter()
+            .map(|a| match a.strip_prefix("--clusterd-image=") {
+                Some(old) => {
+                    let repo = old.rsplit_once(':').map_or(old, |(r, _)| r);
+                    format!("--clusterd-image={repo}:{tag}")
+                }
+                None => a.clone(),
+            })
+            .collect();
+        (changed != *args).then_some(changed)
+    });
+    ctx.set_image(ns, sts_name, &container.name, &new_image, args.as_deref())
+        .await?;
+    Ok(Ok(new_image))
 }

@@ -9,7 +9,8 @@ use std::{collections::BTreeMap, sync::Mutex, time::Duration};
 use k8s_openapi::{
     api::{
         apps::v1::StatefulSet,
-        core::v1::{ConfigMap, Pod, Service},
+        core::v1::{ConfigMap, Pod, Service, ServiceAccount},
+        rbac::v1::RoleBinding,
     },
     jiff::Timestamp,
 };
@@ -77,6 +78,10 @@ struct State {
     stalled: Vec<String>,
     /// An apiserver refusal for the next apply (code, message).
     refuse_apply: Option<(u16, String)>,
+    /// Every StatefulSet applied, in order.
+    applied: Vec<StatefulSet>,
+    /// environmentd ServiceAccounts applied (with their bindings).
+    accounts: Vec<String>,
 }
 
 #[derive(Default)]
@@ -202,6 +207,17 @@ impl Kube for FakeCluster {
         Ok(())
     }
 
+    async fn apply_access(
+        &self,
+        _ns: &str,
+        sa: &ServiceAccount,
+        _rb: &RoleBinding,
+    ) -> Result<(), KubeError> {
+        let name = sa.metadata.name.clone().unwrap();
+        self.state.lock().unwrap().accounts.push(name);
+        Ok(())
+    }
+
     async fn apply_start(
         &self,
         _ns: &str,
@@ -227,6 +243,7 @@ impl Kube for FakeCluster {
             .flatten()
             .any(|a| a.starts_with("--deploy-generation="));
         let mut st = self.state.lock().unwrap();
+        st.applied.push(sts.clone());
         let stalled = st.stalled.contains(&name);
         let revision = st.sts.get(&name).map(|s| s.2 + 1).unwrap_or(1);
         st.sts.insert(
@@ -326,6 +343,7 @@ impl Kube for FakeCluster {
         sts: &str,
         _container: &str,
         image: &str,
+        _args: Option<&[String]>,
     ) -> Result<(), KubeError> {
         let mut st = self.state.lock().unwrap();
         let s = st.sts.get_mut(sts).expect("statefulset exists");
@@ -931,4 +949,59 @@ async fn a_step_past_its_limit_fails_through_the_real_pass() {
     let took = ended.duration_since(t0()).as_secs_f64();
     assert!((60.0..70.0).contains(&took), "took {took}s");
     assert_eq!(cluster.events().last().unwrap().reason, "StepFailed");
+}
+
+#[tokio::test]
+async fn replace_renders_every_version_dependent_argument_for_the_new_tag() {
+    let run = run_of(spec(json!({"actions": [
+        {"action": "StartMz", "mzService": "a", "tag": "v26.2.0"},
+        {"action": "ReplaceEnvironmentdStatefulSet", "mzService": "a", "newTag": "v26.3.0"},
+    ]})));
+    let cluster = FakeCluster::default();
+    let status = drive(&cluster, &run, None).await;
+    assert_eq!(
+        status.phase,
+        Some(RunPhase::Succeeded),
+        "{:?}",
+        status.message
+    );
+    let applied = cluster.state.lock().unwrap().applied.clone();
+    let args = |sts: &StatefulSet| -> Vec<String> {
+        let pod = sts.spec.template.spec.as_ref().unwrap();
+        pod.containers[0].args.clone().unwrap()
+    };
+    let [first, second] = &applied[..] else {
+        panic!("expected two applies, got {}", applied.len());
+    };
+    assert!(args(first).contains(&"--clusterd-image=materialize/clusterd:v26.2.0".to_string()));
+    assert!(args(second).contains(&"--clusterd-image=materialize/clusterd:v26.3.0".to_string()));
+    let image = &second.spec.template.spec.as_ref().unwrap().containers[0].image;
+    assert_eq!(image.as_deref(), Some("materialize/environmentd:v26.3.0"));
+}
+
+#[tokio::test]
+async fn a_kubernetes_start_gives_environmentd_its_own_account_once_per_start() {
+    let run = run_of(spec(json!({"actions": [
+        {"action": "StartMz", "mzService": "a"},
+        {"action": "KillMz", "mzService": "a"},
+        {"action": "StartMz", "mzService": "a"},
+    ]})));
+    let cluster = FakeCluster::default();
+    let status = drive(&cluster, &run, None).await;
+    assert_eq!(
+        status.phase,
+        Some(RunPhase::Succeeded),
+        "{:?}",
+        status.message
+    );
+    let st = cluster.state.lock().unwrap();
+    assert_eq!(
+        st.accounts,
+        ["fixture-run-environmentd", "fixture-run-environmentd"]
+    );
+    let pod = st.applied[0].spec.template.spec.clone().unwrap();
+    assert_eq!(
+        pod.service_account_name.as_deref(),
+        Some("fixture-run-environmentd")
+    );
 }

@@ -382,7 +382,13 @@ mod tests {
                     names.push(name);
                 } else if let Some(rest) = line.trim().strip_prefix("- {name: ") {
                     let name = rest.split([',', '}']).next().unwrap_or_default().trim();
-                    names.push(name.to_string());
+                    // Environment variables are written the same way; parameters are lower case.
+                    // (volumes too, without a value; systemVarChanges have phase<n>Value).
+                    if (rest.contains("value:") || rest.contains("Value:"))
+                        && !name.chars().any(|c| c.is_ascii_uppercase())
+                    {
+                        names.push(name.to_string());
+                    }
                 }
             }
         }
