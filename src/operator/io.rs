@@ -70,7 +70,6 @@ pub trait Kube {
     /// The pod's current and previous container logs (tails), keyed `current.log`/`previous.log`.
     async fn logs(&self, ns: &str, pod: &str) -> Result<Vec<(String, String)>, KubeError>;
     async fn apply_configmap(&self, ns: &str, cm: &ConfigMap) -> Result<(), KubeError>;
-    /// Sets a StatefulSet container's image.
     /// A new image (and, when given, new arguments) for one container of a StatefulSet.
     async fn set_image(
         &self,

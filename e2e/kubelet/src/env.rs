@@ -1,15 +1,19 @@
 //! A container's environment and volumes, resolved the way the kubelet does: literal values,
-//! `fieldRef`, `secretKeyRef`, `configMapKeyRef`, `envFrom`; configMap, secret and emptyDir
-//! volumes written under the pod's directory.
+//! `fieldRef`, `secretKeyRef`, `configMapKeyRef`, `envFrom`; configMap, secret, emptyDir and
+//! projected volumes (the service account token the apiserver's admission adds to every pod,
+//! with the cluster CA and the namespace) written under the pod's directory.
 
 use std::{collections::BTreeMap, path::Path};
 
 use anyhow::{Context, anyhow};
 use k8s_openapi::{
     ByteString,
-    api::core::v1::{ConfigMap, Container, Pod, Secret},
+    api::{
+        authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec},
+        core::v1::{ConfigMap, Container, Pod, ProjectedVolumeSource, Secret, ServiceAccount},
+    },
 };
-use kube::{Api, Client};
+use kube::{Api, Client, api::PostParams};
 
 /// Resolves `container`'s environment for `pod`, which runs at `pod_ip` on `node_ip`.
 pub async fn resolve(
@@ -204,6 +208,9 @@ pub async fn volumes(
                 }
             }
         }
+        if let Some(projected) = &v.projected {
+            files.extend(projected_files(client, pod, projected).await?);
+        }
         for (p, bytes) in files {
             let file = target.join(&p);
             if let Some(parent) = file.parent() {
@@ -214,6 +221,72 @@ pub async fn volumes(
         out.insert(v.name.clone(), target.to_string_lossy().into_owned());
     }
     Ok(out)
+}
+
+/// A projected volume's files: a token of the pod's service account (bound to the pod, as the
+/// kubelet requests it), ConfigMap items (the cluster CA), and the namespace or name.
+async fn projected_files(
+    client: &Client,
+    pod: &Pod,
+    projected: &ProjectedVolumeSource,
+) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let mut files = BTreeMap::new();
+    for source in projected.sources.iter().flatten() {
+        if let Some(t) = &source.service_account_token {
+            let sa = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.service_account_name.clone())
+                .unwrap_or_else(|| "default".into());
+            let request = TokenRequest {
+                spec: Some(TokenRequestSpec {
+                    audiences: Some(t.audience.clone().into_iter().collect()),
+                    expiration_seconds: t.expiration_seconds,
+                    bound_object_ref: Some(BoundObjectReference {
+                        api_version: Some("v1".into()),
+                        kind: Some("Pod".into()),
+                        name: Some(name.clone()),
+                        uid: pod.metadata.uid.clone(),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let answer = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+                .create_token_request(&sa, &PostParams::default(), &request)
+                .await
+                .with_context(|| format!("token of service account {ns}/{sa}"))?;
+            let token = answer.status.and_then(|s| s.token).unwrap_or_default();
+            files.insert(t.path.clone(), token.into_bytes());
+        }
+        if let Some(c) = &source.config_map {
+            let cm = Api::<ConfigMap>::namespaced(client.clone(), ns)
+                .get(&c.name)
+                .await
+                .with_context(|| format!("projected configmap {}", c.name))?;
+            let data = cm.data.unwrap_or_default();
+            for item in c.items.iter().flatten() {
+                if let Some(value) = data.get(&item.key) {
+                    files.insert(item.path.clone(), value.clone().into_bytes());
+                }
+            }
+        }
+        for item in source
+            .downward_api
+            .iter()
+            .flat_map(|d| d.items.iter().flatten())
+        {
+            let value = match item.field_ref.as_ref().map(|f| f.field_path.as_str()) {
+                Some("metadata.namespace") => ns.to_string(),
+                Some("metadata.name") => name.clone(),
+                _ => continue,
+            };
+            files.insert(item.path.clone(), value.into_bytes());
+        }
+    }
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! `mzsim`: a light stand-in for Materialize's environmentd. See the README next to this crate.
 
+mod blob;
 mod catalog;
 mod config;
 mod deploy;
 mod failpoints;
 mod http;
+mod kubernetes;
 mod server;
 mod sql;
 mod strict;
@@ -19,14 +21,18 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if std::env::var("MZSIM_ROLE").as_deref() == Ok("clusterd") {
+        clusterd();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let env = match strict_boot(&args) {
-        Ok(env) => env,
+    let booted = match strict_boot(&args) {
+        Ok(b) => b,
         Err(refusal) => {
             eprintln!("{}", refusal.message);
             std::process::exit(refusal.code);
         }
     };
+    let env = booted.env;
     let config = match config::parse(&args, |k| env.get(k).cloned()) {
         Ok(c) => c,
         Err(e) => {
@@ -39,18 +45,32 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    if let Some(s3) = &booted.blob
+        && let Err(refusal) = runtime.block_on(blob::reach(s3))
+    {
+        eprintln!("{}", refusal.message);
+        std::process::exit(refusal.code);
+    }
+    if let Some(orchestrator) = &booted.kubernetes
+        && let Err(refusal) = runtime.block_on(kubernetes::boot(orchestrator))
+    {
+        eprintln!("{}", refusal.message);
+        std::process::exit(refusal.code);
+    }
     let code = runtime.block_on(server::run(config));
     std::process::exit(code);
 }
 
 /// The environment mzsim runs with: the process's own, or, in strict mode, what environmentd
 /// of `MZSIM_IMAGE` would see after its image's entrypoint, once [`strict::check`] lets it boot.
-fn strict_boot(
-    args: &[String],
-) -> Result<std::collections::BTreeMap<String, String>, strict::Refusal> {
+fn strict_boot(args: &[String]) -> Result<strict::Booted, strict::Refusal> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     if env.get("MZSIM_STRICT").is_none_or(|v| v != "1") {
-        return Ok(env);
+        return Ok(strict::Booted {
+            env,
+            kubernetes: None,
+            blob: None,
+        });
     }
     let image = env
         .get("MZSIM_IMAGE")
@@ -65,4 +85,14 @@ fn strict_boot(
         code: server::EXIT_CRASH,
     })?;
     strict::check(image, &version, args, env)
+}
+
+/// The stand-in for a clusterd replica (image `materialize/clusterd`, `MZSIM_ROLE=clusterd`):
+/// mzsim keeps no dataflows, so a replica only has to exist, as a process in its own pod, until
+/// it is stopped (SIGTERM's default action ends it).
+fn clusterd() -> ! {
+    tracing::info!("mzsim: clusterd stand-in running; it serves nothing");
+    loop {
+        std::thread::park();
+    }
 }

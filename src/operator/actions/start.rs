@@ -29,6 +29,29 @@ fn restart_count(pod: &Pod) -> i32 {
         .unwrap_or(0)
 }
 
+/// environmentd's `halt!` exit code: "restart me" (a read-only generation that saw DDL, a
+/// promoted one rebooting as leader), never a reason to give up.
+const EXIT_HALT: i32 = 2;
+/// Restarts with the same kind of failure after which a start is failed rather than waited
+/// out: environmentd refusing its configuration exits the same way every time, and its own
+/// last words say why far sooner than the step's time limit.
+const CRASH_LOOP_RESTARTS: i32 = 3;
+
+/// The last line environmentd wrote before its previous exit (its fatal error), or a pointer
+/// to the logs when they cannot be read.
+async fn last_words<C: Cluster>(ctx: &C, ns: &str, pod: &str) -> String {
+    let logs = ctx.logs(ns, pod).await.unwrap_or_default();
+    let previous = logs
+        .iter()
+        .find(|(k, _)| k == "previous.log")
+        .map(|(_, text)| text.as_str())
+        .unwrap_or_default();
+    match previous.lines().rev().find(|l| !l.trim().is_empty()) {
+        Some(line) => line.chars().take(500).collect(),
+        None => format!("see kubectl logs --previous {pod}"),
+    }
+}
+
 /// Whether the pod runs the StatefulSet's newest revision.
 fn on_update_revision(sts: &StatefulSet, pod: &Pod) -> bool {
     let revision = sts
@@ -116,11 +139,7 @@ pub(super) async fn start_mz<C: Cluster>(
         return wait("waiting for environmentd to refuse to start");
     }
     if !ready {
-        let hint = match last_exit {
-            Some(code) => format!(" (restarted {restarts} times, last exit code {code})"),
-            None => String::new(),
-        };
-        return wait(format!("waiting for {pod_name} to be Ready{hint}"));
+        return not_ready(ctx, ns, &pod_name, &s.tag, restarts, last_exit).await;
     }
     if !s.is_read_only() {
         return confirm_version(ctx, input, svc, &s.tag.to_string()).await;
@@ -136,6 +155,31 @@ pub(super) async fn start_mz<C: Cluster>(
         )),
         Err(e) => leader_error(svc, e),
     }
+}
+
+/// A started pod not Ready yet: waited for, unless environmentd keeps exiting with a failure
+/// (not a halt), which fails the start with its last words.
+async fn not_ready<C: Cluster>(
+    ctx: &C,
+    ns: &str,
+    pod_name: &str,
+    tag: &MzVersion,
+    restarts: i32,
+    last_exit: Option<i32>,
+) -> Result<Outcome, Error> {
+    if let Some(code) = last_exit.filter(|&c| c != 0 && c != EXIT_HALT)
+        && restarts >= CRASH_LOOP_RESTARTS
+    {
+        let why = last_words(ctx, ns, pod_name).await;
+        return failed(format!(
+            "environmentd {tag} keeps exiting (exit code {code}, {restarts} restarts): {why}"
+        ));
+    }
+    let hint = match last_exit {
+        Some(code) => format!(" (restarted {restarts} times, last exit code {code})"),
+        None => String::new(),
+    };
+    wait(format!("waiting for {pod_name} to be Ready{hint}"))
 }
 
 /// Why a StatefulSet's rollout is not complete, or `None` once it is: observed, every replica

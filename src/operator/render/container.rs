@@ -247,12 +247,19 @@ fn container_env(run: &RunRef, start: &StartMz) -> Vec<EnvVar> {
         }),
         ..Default::default()
     });
-    for entry in &start.environment_extra {
-        if let Some((name, value)) = entry.split_once('=') {
-            vars.push(plain_env(name, value));
+    let extra = start
+        .environment_extra
+        .iter()
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(name, value)| plain_env(name, value));
+    for var in extra.chain(run.spec_env.extra_env.iter().cloned()) {
+        // A later variable of the same name replaces the earlier one in place: the apiserver
+        // refuses a container with two (server-side apply keys env by name).
+        match vars.iter_mut().find(|v| v.name == var.name) {
+            Some(earlier) => *earlier = var,
+            None => vars.push(var),
         }
     }
-    vars.extend(run.spec_env.extra_env.iter().cloned());
     vars
 }
 

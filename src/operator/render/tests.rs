@@ -477,3 +477,30 @@ fn a_starts_own_parameters_win_and_new_forced_migrations_use_the_new_flag() {
     assert!(args.contains(&"--unsafe-force-builtin-schema-migration=evolution".to_string()));
     assert!(!args.iter().any(|a| a.contains("fingerprint-whitespace")));
 }
+
+#[test]
+fn a_variable_of_the_spec_replaces_a_rendered_one_of_the_same_name() {
+    let env = Environment {
+        backend_secret_name: Some("backend".into()),
+        extra_env: vec![EnvVar {
+            name: "MZ_LICENSE_KEY".into(),
+            value: Some("/elsewhere".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let sts = rendered(&env, "v26.2.0");
+    let vars = sts["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let licenses: Vec<&Value> = vars
+        .iter()
+        .filter(|v| v["name"] == "MZ_LICENSE_KEY")
+        .collect();
+    assert_eq!(
+        licenses,
+        [&json!({"name": "MZ_LICENSE_KEY", "value": "/elsewhere"})]
+    );
+    assert_eq!(vars[2]["name"], "MZ_LICENSE_KEY", "kept in its place");
+}

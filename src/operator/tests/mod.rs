@@ -82,6 +82,8 @@ struct State {
     applied: Vec<StatefulSet>,
     /// environmentd ServiceAccounts applied (with their bindings).
     accounts: Vec<String>,
+    /// environmentd refusing its configuration: (exit code, last log line) of every boot.
+    crash_loop: Option<(i32, String)>,
 }
 
 #[derive(Default)]
@@ -300,6 +302,20 @@ impl Kube for FakeCluster {
         if *replicas == 0 {
             return Ok(None);
         }
+        if let Some((code, _)) = &st.crash_loop {
+            return Ok(Some(
+                serde_json::from_value(json!({
+                    "metadata": {"name": name, "labels": {"controller-revision-hash": format!("rev-{revision}")}},
+                    "status": {
+                        "podIP": "10.0.0.1",
+                        "conditions": [{"type": "Ready", "status": "False"}],
+                        "containerStatuses": [{"name": "environmentd", "image": image, "imageID": "", "ready": false, "restartCount": 3,
+                            "lastState": {"terminated": {"exitCode": code}}}],
+                    },
+                }))
+                .unwrap(),
+            ));
+        }
         Ok(Some(
             serde_json::from_value(json!({
                 "metadata": {"name": name, "labels": {"controller-revision-hash": format!("rev-{revision}")}},
@@ -325,7 +341,11 @@ impl Kube for FakeCluster {
     }
 
     async fn logs(&self, _ns: &str, _pod: &str) -> Result<Vec<(String, String)>, KubeError> {
-        Ok(vec![("current.log".into(), "boot decision".into())])
+        let mut logs = vec![("current.log".to_string(), "boot decision".to_string())];
+        if let Some((_, line)) = &self.state.lock().unwrap().crash_loop {
+            logs.push(("previous.log".into(), format!("booting\n{line}\n")));
+        }
+        Ok(logs)
     }
 
     async fn apply_configmap(&self, _ns: &str, cm: &ConfigMap) -> Result<(), KubeError> {
@@ -1004,4 +1024,29 @@ async fn a_kubernetes_start_gives_environmentd_its_own_account_once_per_start() 
         pod.service_account_name.as_deref(),
         Some("fixture-run-environmentd")
     );
+}
+
+#[tokio::test]
+async fn environmentd_refusing_its_configuration_fails_the_start_with_its_last_words() {
+    let run = run_of(spec(
+        json!({"actions": [{"action": "StartMz", "mzService": "a"}]}),
+    ));
+    let cluster = FakeCluster::default();
+    let fatal = "environmentd: fatal: --license-key is required when running in Kubernetes";
+    cluster.state.lock().unwrap().crash_loop = Some((101, fatal.into()));
+    let (status, ended) = drive_from(&cluster, &run, None, t0()).await;
+    assert_eq!(status.phase, Some(RunPhase::Failed));
+    let message = status.message.unwrap();
+    assert!(
+        message.ends_with(&format!(
+            "keeps exiting (exit code 101, 3 restarts): {fatal}"
+        )),
+        "{message}"
+    );
+    assert!(ended.duration_since(t0()).as_secs_f64() < 60.0);
+    // A halt (exit 2) asks for a restart: waited out, not failed.
+    let cluster = FakeCluster::default();
+    cluster.state.lock().unwrap().crash_loop = Some((2, "halting".into()));
+    let (status, _) = drive_from(&cluster, &run, None, t0()).await;
+    assert!(status.message.unwrap().contains("timed out"));
 }

@@ -62,6 +62,20 @@ impl Invocation {
             })
     }
 
+    /// Every value of a repeatable flag from the command line, else its environment variable.
+    pub fn values(&self, flag: &str) -> Vec<String> {
+        let cli: Vec<String> = self
+            .cli
+            .iter()
+            .filter(|(f, _)| f == flag)
+            .filter_map(|(_, v)| v.clone())
+            .collect();
+        if !cli.is_empty() {
+            return cli;
+        }
+        self.env.get(&env_name(flag)).cloned().into_iter().collect()
+    }
+
     /// Whether the flag was given at all (command line or environment).
     pub fn explicit(&self, flag: &str) -> bool {
         self.value(flag).is_some()

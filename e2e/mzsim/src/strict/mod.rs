@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 
 use scenario_operator::version::MzVersion;
 
+use crate::{blob::S3, kubernetes::Orchestrator};
+
 pub use self::invocation::Invocation;
 
 /// clap's exit code for a usage error.
@@ -37,13 +39,13 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn usage(message: impl Into<String>) -> Refusal {
+    pub(crate) fn usage(message: impl Into<String>) -> Refusal {
         Refusal {
             message: format!("error: {}", message.into()),
             code: EXIT_USAGE,
         }
     }
-    fn fatal(message: impl Into<String>) -> Refusal {
+    pub(crate) fn fatal(message: impl Into<String>) -> Refusal {
         Refusal {
             message: format!("environmentd: fatal: {}", message.into()),
             code: EXIT_FATAL,
@@ -70,14 +72,26 @@ impl Image {
     }
 }
 
-/// Checks a boot. `env` is the process environment; the result is the environment
-/// environmentd would see (the entrypoint's exports added), for the rest of mzsim to read.
+/// A boot strict mode lets through.
+pub struct Booted {
+    /// The environment environmentd sees (the entrypoint's exports added), for the rest of
+    /// mzsim to read.
+    pub env: BTreeMap<String, String>,
+    /// The Kubernetes orchestrator's options, when it is the orchestrator: its boot
+    /// ([`crate::kubernetes::boot`]) comes next.
+    pub kubernetes: Option<Orchestrator>,
+    /// The blob store, whose bucket must answer ([`crate::blob::reach`]); `None` outside
+    /// strict mode.
+    pub blob: Option<S3>,
+}
+
+/// Checks a boot. `env` is the process environment.
 pub fn check(
     image: Image,
     version: &MzVersion,
     cli: &[String],
     env: BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, Refusal> {
+) -> Result<Booted, Refusal> {
     let env = match image {
         Image::Materialized => entrypoint::run(env)?,
         Image::Environmentd => env,
@@ -85,5 +99,11 @@ pub fn check(
     let inv = Invocation::new(cli, &env);
     args::check(&inv, version)?;
     boot::check(&inv, version)?;
-    Ok(env)
+    let blob = crate::blob::parse(&inv.value("persist-blob-url").unwrap_or_default())?;
+    let kubernetes = Orchestrator::of(&inv);
+    Ok(Booted {
+        env,
+        kubernetes,
+        blob: Some(blob),
+    })
 }

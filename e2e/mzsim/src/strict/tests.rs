@@ -66,7 +66,10 @@ fn pod_of(
     std::fs::write(&license, LICENSE).unwrap();
     let secret = BTreeMap::from([
         ("metadata_backend_url", "postgres://u@h/db"),
-        ("persist_backend_url", "s3://minio/bucket"),
+        (
+            "persist_backend_url",
+            "s3://k:s@persist/p?endpoint=http://127.0.0.1:9&region=r",
+        ),
     ]);
     let mut vars = BTreeMap::new();
     for v in container.env.iter().flatten() {
@@ -376,4 +379,34 @@ fn a_clusterd_image_of_another_version_is_refused() {
         "{}",
         r.message
     );
+}
+
+#[test]
+fn the_kubernetes_orchestrators_options_name_the_runs_replica() {
+    let (args, env) = good("the_kubernetes_orchestrators_options_name_the_runs_replica");
+    let booted = check(Image::Environmentd, &"v26.2.0".parse().unwrap(), &args, env).unwrap();
+    let o = booted.kubernetes.expect("the kubernetes orchestrator");
+    assert_eq!(o.replica_name(), "sr-0b5e1a2c-cluster-u1-replica-u1-gen-1");
+    assert_eq!(
+        o.labels.get("mzcheck.dev/run").map(String::as_str),
+        Some("r")
+    );
+    assert_eq!(o.service_account.as_deref(), Some("r-environmentd"));
+    assert_eq!(o.image, "materialize/clusterd:v26.2.0");
+    assert_eq!(
+        (o.pull_policy.as_str(), o.fs_group),
+        ("IfNotPresent", Some(999))
+    );
+}
+
+#[test]
+fn a_file_blob_store_is_refused() {
+    let (args, mut env) = good("a_file_blob_store_is_refused");
+    env.insert(
+        "MZ_PERSIST_BLOB_URL".into(),
+        "file:///tmp/mzsim-blob".into(),
+    );
+    let r = refusal(args, env);
+    assert_eq!(r.code, EXIT_FATAL);
+    assert!(r.message.contains("this pod's own disk"), "{}", r.message);
 }
