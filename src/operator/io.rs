@@ -17,6 +17,7 @@ use super::{
 use crate::{
     api::v1alpha1::{ScenarioRun, ScenarioRunStatus},
     checks::runner::{Rows, SqlFailure},
+    plan::environment::SecretView,
 };
 
 /// `GET /api/leader/status`'s `status`.
@@ -79,6 +80,8 @@ pub trait Kube {
         image: &str,
         args: Option<&[String]>,
     ) -> Result<(), KubeError>;
+    /// What the operator may know of a backend Secret: key names and the blob URL's scheme.
+    async fn backend_secret(&self, ns: &str, name: &str) -> Result<SecretView, KubeError>;
     async fn configmap(&self, ns: &str, name: &str) -> Result<Option<ConfigMap>, KubeError>;
     /// ConfigMaps matching a label selector (string form).
     async fn configmaps(&self, ns: &str, selector: &str) -> Result<Vec<ConfigMap>, KubeError>;

@@ -5,7 +5,7 @@ use std::{future::Future, time::Duration};
 
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{ConfigMap, Pod, Service, ServiceAccount},
+    core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount},
     rbac::v1::RoleBinding,
 };
 use kube::{
@@ -22,6 +22,8 @@ use crate::{
         FIELD_MANAGER, names,
         v1alpha1::{ScenarioRun, ScenarioRunStatus},
     },
+    operator::render::PERSIST_KEY,
+    plan::environment::SecretView,
     truncate_at_char,
 };
 
@@ -136,6 +138,27 @@ impl Kube for Context {
             Ok(Err(e)) => warn!(error = %e, reason = event.reason, "cannot publish event"),
             Err(_) => warn!(reason = event.reason, "publishing an event timed out"),
         }
+    }
+
+    /// Reads the Secret only to take its key names and the scheme of its blob URL; the values
+    /// are dropped here, never logged or returned.
+    async fn backend_secret(&self, ns: &str, name: &str) -> Result<SecretView, KubeError> {
+        let what = || format!("get Secret {ns}/{name}");
+        let secret = match call(what, self.api::<Secret>(ns).get_opt(name)).await {
+            Err(KubeError::Api { code: 403, .. }) => return Ok(SecretView::NotPermitted),
+            Err(e) => return Err(e),
+            Ok(None) => return Ok(SecretView::Missing),
+            Ok(Some(s)) => s,
+        };
+        let data = secret.data.unwrap_or_default();
+        let blob_scheme = data.get(PERSIST_KEY).and_then(|v| {
+            let text = std::str::from_utf8(&v.0).ok()?;
+            text.split_once("://").map(|(scheme, _)| scheme.to_string())
+        });
+        Ok(SecretView::Keys {
+            keys: data.into_keys().collect(),
+            blob_scheme,
+        })
     }
 
     async fn apply_access(

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     api::v1alpha1::{CleanupAction, ScenarioRun, ScenarioRunStatus, reasons},
-    plan::{self, PlannedStep},
+    plan::{self, Action, PlannedStep},
 };
 
 /// When the controller should look at the run again.
@@ -124,6 +124,14 @@ async fn plan_run<C: Cluster>(
             ));
         }
     };
+    if let Some(message) = secret_refusal(ctx, run, &plan).await? {
+        return Ok(transition::refuse(
+            status,
+            stamp,
+            reasons::PLAN_REFUSED,
+            message,
+        ));
+    }
     Ok(match check_sources::collect(ctx, run, &plan.gate).await? {
         Ok(checks) => transition::planned(status, stamp, transition::plan_steps(&plan, &checks)),
         Err(errors) => {
@@ -131,6 +139,27 @@ async fn plan_run<C: Cluster>(
             transition::refuse(status, stamp, reasons::CHECKS_REFUSED, message)
         }
     })
+}
+
+/// The backend Secret preflight (when the operator may read Secrets): why the run is refused
+/// before anything is created, if it is.
+async fn secret_refusal<C: Cluster>(
+    ctx: &C,
+    run: &ScenarioRun,
+    plan: &plan::Plan,
+) -> Result<Option<String>, Error> {
+    let env = &run.spec.environment;
+    let starts = plan
+        .actions
+        .iter()
+        .any(|s| matches!(s.action, Action::StartMz(_)));
+    let (Some(secret), true) = (env.backend_secret_name.as_deref(), starts) else {
+        return Ok(None);
+    };
+    let ns = run.metadata.namespace.as_deref().unwrap_or("default");
+    let view = ctx.backend_secret(ns, secret).await?;
+    let errors = plan::environment::check_secret(env, ns, &plan.actions, &view);
+    Ok((!errors.is_empty()).then(|| format!("the plan was refused: {}", plan::PlanErrors(errors))))
 }
 
 /// One pass of step `index`. A write-ahead outcome is committed and the step runs again at

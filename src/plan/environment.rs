@@ -3,11 +3,93 @@
 //! would refuse at boot (its environment id, a bootstrap size missing from the size map), so
 //! a bad spec fails at once, naming the field, instead of as a crash-looping pod.
 
-use super::PlanError;
+use std::collections::BTreeSet;
+
+use super::{Action, PlanError, PlannedStep};
 use crate::{
     api::v1alpha1::{Environment, Runtime},
-    environmentd::{environment_id, sizes},
+    environmentd::{
+        environment_id, sizes,
+        versions::{License, Needs},
+    },
 };
+
+/// What the operator may learn of the backend Secret: its key names and the scheme of its
+/// blob URL — never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretView {
+    /// The operator may not read Secrets (the chart's default): nothing is checked.
+    NotPermitted,
+    Missing,
+    Keys {
+        keys: BTreeSet<String>,
+        /// What `persist_backend_url` starts with before `://`.
+        blob_scheme: Option<String>,
+    },
+}
+
+/// The backend Secret against what the run will start: the backend URLs always, the license
+/// key for the versions that need one on Kubernetes, and a blob store every pod shares.
+pub fn check_secret(
+    env: &Environment,
+    namespace: &str,
+    steps: &[PlannedStep],
+    view: &SecretView,
+) -> Vec<PlanError> {
+    let path = "spec.environment.backendSecretName";
+    let name = format!(
+        "{namespace}/{}",
+        env.backend_secret_name.as_deref().unwrap_or_default()
+    );
+    let (keys, scheme) = match view {
+        SecretView::NotPermitted => return vec![],
+        SecretView::Missing => {
+            return vec![PlanError::at(path, format!("Secret {name} does not exist"))];
+        }
+        SecretView::Keys { keys, blob_scheme } => (keys, blob_scheme),
+    };
+    let mut errors = Vec::new();
+    let mut need = |key: &str, why: String| {
+        if !keys.contains(key) {
+            errors.push(PlanError::at(
+                path,
+                format!("Secret {name} has no key {key} ({why})"),
+            ));
+        }
+    };
+    need("metadata_backend_url", "every environmentd needs it".into());
+    need("persist_backend_url", "every environmentd needs it".into());
+    let licensed = steps.iter().find_map(|s| match &s.action {
+        Action::StartMz(start) if Needs::of(&start.tag).license == License::Required => {
+            Some(format!("StartMz {}", start.tag))
+        }
+        Action::ReplaceEnvironmentdStatefulSet { new_tag, .. }
+            if Needs::of(new_tag).license == License::Required =>
+        {
+            Some(format!("ReplaceEnvironmentdStatefulSet {new_tag}"))
+        }
+        _ => None,
+    });
+    if env.runtime() == Runtime::Kubernetes
+        && let Some(what) = licensed
+    {
+        need(
+            "license_key",
+            format!("runtime kubernetes needs a license key for {what}"),
+        );
+    }
+    if scheme.as_deref() == Some("file") {
+        errors.push(PlanError::at(
+            path,
+            format!(
+                "Secret {name} key persist_backend_url is a file:// URL: that is each pod's own \
+                 disk, which clusterd and the next generation cannot read; use an \
+                 S3-compatible store every pod shares"
+            ),
+        ));
+    }
+    errors
+}
 
 /// Every problem with `env`, for a run that starts environmentd.
 pub fn check(env: &Environment) -> Vec<PlanError> {
@@ -159,5 +241,61 @@ mod tests {
               image brings its own sizes"
             ]
         );
+    }
+
+    fn keys(names: &[&str], scheme: &str) -> SecretView {
+        SecretView::Keys {
+            keys: names.iter().map(|k| k.to_string()).collect(),
+            blob_scheme: Some(scheme.into()),
+        }
+    }
+
+    fn secret_messages(env: &Environment, view: &SecretView) -> Vec<String> {
+        let spec: crate::api::v1alpha1::ScenarioRunSpec = serde_json::from_value(serde_json::json!({
+            "versions": {"current": "v26.3.0", "previous": ["v0.147.20"]},
+            "environment": {"backendSecretName": "backend"},
+            "actions": [{"action": "StartMz", "tag": "previous[0]"}, {"action": "StartMz", "mzService": "b"}],
+        }))
+        .unwrap();
+        let plan = crate::plan::plan(&spec).unwrap();
+        let env = Environment {
+            backend_secret_name: Some("backend".into()),
+            ..env.clone()
+        };
+        check_secret(&env, "ns", &plan.actions, view)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_backend_secret_needs_its_keys_and_a_shared_blob_store() {
+        let env = Environment::default();
+        let all = ["metadata_backend_url", "persist_backend_url", "license_key"];
+        assert!(secret_messages(&env, &keys(&all, "s3")).is_empty());
+        assert!(secret_messages(&env, &SecretView::NotPermitted).is_empty());
+        assert_eq!(
+            secret_messages(&env, &SecretView::Missing),
+            ["spec.environment.backendSecretName: Secret ns/backend does not exist"]
+        );
+        assert_eq!(
+            secret_messages(&env, &keys(&all[..2], "s3")),
+            [
+                "spec.environment.backendSecretName: Secret ns/backend has no key license_key \
+              (runtime kubernetes needs a license key for StartMz v26.3.0)"
+            ]
+        );
+        let file = secret_messages(&env, &keys(&all, "file"));
+        assert_eq!(file.len(), 1);
+        assert!(
+            file[0].contains("key persist_backend_url is a file:// URL"),
+            "{file:?}"
+        );
+        // The emulator needs no license key.
+        let emulator = Environment {
+            runtime: Some(Runtime::Emulator),
+            ..Default::default()
+        };
+        assert!(secret_messages(&emulator, &keys(&all[..2], "s3")).is_empty());
     }
 }

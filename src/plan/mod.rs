@@ -9,7 +9,7 @@
 pub mod action;
 pub mod catalogue;
 pub mod enrich;
-mod environment;
+pub mod environment;
 pub mod render;
 mod resolve;
 mod simulate;

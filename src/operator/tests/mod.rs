@@ -29,7 +29,7 @@ use crate::{
         StepState,
     },
     checks::runner::{Rows, SqlFailure},
-    plan,
+    plan::{self, environment::SecretView},
 };
 
 /// One environmentd as the fake sees it.
@@ -84,6 +84,8 @@ struct State {
     accounts: Vec<String>,
     /// environmentd refusing its configuration: (exit code, last log line) of every boot.
     crash_loop: Option<(i32, String)>,
+    /// What the backend Secret shows (default: not permitted to read it).
+    secret: Option<SecretView>,
 }
 
 #[derive(Default)]
@@ -371,6 +373,16 @@ impl Kube for FakeCluster {
         s.2 += 1;
         st.envs.get_mut(sts).unwrap().version = image_tag(image);
         Ok(())
+    }
+
+    async fn backend_secret(&self, _ns: &str, _name: &str) -> Result<SecretView, KubeError> {
+        Ok(self
+            .state
+            .lock()
+            .unwrap()
+            .secret
+            .clone()
+            .unwrap_or(SecretView::NotPermitted))
     }
 
     async fn configmap(&self, _ns: &str, name: &str) -> Result<Option<ConfigMap>, KubeError> {
@@ -1049,4 +1061,29 @@ async fn environmentd_refusing_its_configuration_fails_the_start_with_its_last_w
     cluster.state.lock().unwrap().crash_loop = Some((2, "halting".into()));
     let (status, _) = drive_from(&cluster, &run, None, t0()).await;
     assert!(status.message.unwrap().contains("timed out"));
+}
+
+#[tokio::test]
+async fn a_backend_secret_without_a_needed_key_refuses_the_run_before_anything_is_created() {
+    let run = run_of(spec(
+        json!({"actions": [{"action": "StartMz", "mzService": "a"}]}),
+    ));
+    let cluster = FakeCluster::default();
+    cluster.state.lock().unwrap().secret = Some(SecretView::Keys {
+        keys: ["metadata_backend_url", "persist_backend_url"]
+            .map(String::from)
+            .into(),
+        blob_scheme: Some("s3".into()),
+    });
+    let status = drive(&cluster, &run, None).await;
+    assert_eq!(status.phase, Some(RunPhase::Failed));
+    assert_eq!(
+        status.message.as_deref(),
+        Some(
+            "the plan was refused: spec.environment.backendSecretName: Secret ns/backend has no \
+             key license_key (runtime kubernetes needs a license key for StartMz v26.3.0)"
+        )
+    );
+    let st = cluster.state.lock().unwrap();
+    assert!(st.applied.is_empty() && st.accounts.is_empty() && st.sts.is_empty());
 }
