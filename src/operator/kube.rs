@@ -204,10 +204,7 @@ impl Kube for Context {
         };
         let pod = names::pod_of(sts);
         let what = || format!("delete Pod {ns}/{pod}");
-        match call(what, self.api::<Pod>(ns).delete(&pod, &dp)).await {
-            Err(KubeError::Api { code: 404, .. }) | Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        }
+        ignore_missing(call(what, self.api::<Pod>(ns).delete(&pod, &dp)).await)
     }
 
     async fn logs(&self, ns: &str, pod: &str) -> Result<Vec<(String, String)>, KubeError> {
@@ -283,10 +280,7 @@ impl Kube for Context {
         for s in call(what, services.list(&lp)).await? {
             let name = name_of(&s.metadata);
             let what = || format!("delete Service {ns}/{name}");
-            match call(what, services.delete(&name, &dp)).await {
-                Err(KubeError::Api { code: 404, .. }) | Ok(_) => {}
-                Err(e) => return Err(e),
-            }
+            ignore_missing(call(what, services.delete(&name, &dp)).await)?;
         }
         // environmentd's account; a run that names its own has none of ours (404).
         let account = names::environmentd_account(run);

@@ -151,7 +151,8 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     let listeners = match get("listeners-config-path") {
         // The all-in-one image's own files: the default ports (mzsim does not ship them).
         Some(path)
-            if path.starts_with("/listener_configs/") && !std::path::Path::new(&path).exists() =>
+            if path.starts_with(crate::strict::IMAGE_LISTENER_FILES)
+                && !std::path::Path::new(&path).exists() =>
         {
             default_listeners()
         }

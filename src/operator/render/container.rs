@@ -70,7 +70,7 @@ pub fn own_account(run: &RunRef) -> bool {
 
 /// The service account environmentd runs as and hands its clusterd pods: the spec's, the
 /// run's own on Kubernetes, the namespace's `default` for the emulator (which calls no API).
-pub fn service_account(run: &RunRef) -> String {
+pub fn account_name(run: &RunRef) -> String {
     match &run.spec_env.service_account_name {
         Some(name) => name.clone(),
         None if own_account(run) => names::environmentd_account(run.name),
@@ -105,6 +105,7 @@ fn system_parameters(run: &RunRef, start: &StartMz) -> Option<String> {
 /// and boot on a laptop's cluster (pull policy, fs group).
 fn orchestrator_args(run: &RunRef, start: &StartMz) -> Vec<String> {
     let sizes = run.spec_env.replica_sizes();
+    // The planner refuses a run whose bootstrap size this cannot name, before any start.
     let bootstrap = sizes::bootstrap(run.spec_env.bootstrap_replica_size.as_deref(), &sizes)
         .unwrap_or_else(|| sizes::DEFAULT_SIZE.to_string());
     let pubsub_host = names::pod_dns(run.name, &start.mz_service, run.namespace);
@@ -120,7 +121,7 @@ fn orchestrator_args(run: &RunRef, start: &StartMz) -> Vec<String> {
     args.extend([
         format!(
             "--orchestrator-kubernetes-service-account={}",
-            service_account(run)
+            account_name(run)
         ),
         "--orchestrator-kubernetes-image-pull-policy=if-not-present".into(),
         format!(

@@ -196,7 +196,7 @@ fn pod_template(run: &RunRef, start: &StartMz) -> PodTemplateSpec {
         spec: Some(PodSpec {
             // As orchestratord renders it; and KillMz must kill at once, as platform-checks' does.
             termination_grace_period_seconds: Some(0),
-            service_account_name: Some(container::service_account(run)),
+            service_account_name: Some(container::account_name(run)),
             security_context: Some(PodSecurityContext {
                 fs_group: Some(container::MZ_UID),
                 run_as_user: Some(container::MZ_UID),

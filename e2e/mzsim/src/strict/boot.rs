@@ -5,18 +5,20 @@
 //! listeners file against the version's schema (src/server-core/src/listeners.rs). Each
 //! failure is fatal: `panic!("environmentd: fatal: …")`.
 //!
-//! The file formats are parsed with structs written here from upstream's, not with the
-//! operator's renderer, so the two are independent: a renderer bug is not a simulator bug.
+//! The file formats are parsed with [`super::schemas`], written from upstream's structs, not
+//! with the operator's renderer, so the two are independent: a renderer bug is not a
+//! simulator bug.
 
-use std::{collections::BTreeMap, net::SocketAddr, num::NonZeroU32};
+use std::collections::BTreeMap;
 
+use super::{
+    Invocation, Refusal,
+    schemas::{Allocation, ListenersV147, ListenersV2632},
+};
 use scenario_operator::{
     environmentd::versions::{License, ListenerSchema, Needs},
     version::MzVersion,
 };
-use serde::Deserialize;
-
-use super::{Invocation, Refusal};
 
 /// Paths the all-in-one image ships its own listener files at; mzsim trusts them.
 pub const IMAGE_LISTENER_FILES: &str = "/listener_configs/";
@@ -73,19 +75,6 @@ fn license(inv: &Invocation, version: &MzVersion) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// One size as environmentd reads it: `workers`, `scale` and `credits_per_hour` (a string)
-/// are required; the rest are optional.
-#[derive(Deserialize)]
-#[allow(dead_code)] // Parsed for their types, as environmentd does; mzsim runs no replicas.
-struct Allocation {
-    workers: NonZeroU32,
-    scale: NonZeroU32,
-    credits_per_hour: String,
-    memory_limit: Option<String>,
-    cpu_limit: Option<f64>,
-    disk_limit: Option<String>,
-}
-
 /// The bootstrap sizes, with clap's default for those not given.
 const BOOTSTRAP_SIZES: [&str; 6] = [
     "bootstrap-default-cluster-replica-size",
@@ -135,95 +124,6 @@ fn clusterd_image(image: &str, version: &MzVersion) -> Result<(), Refusal> {
         ))),
         _ => Ok(()),
     }
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-enum Authenticator {
-    Frontegg,
-    Password,
-    Sasl,
-    Oidc,
-    None,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-enum Roles {
-    Normal,
-    Internal,
-    NormalAndInternal,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct BaseListener {
-    addr: SocketAddr,
-    authenticator_kind: Authenticator,
-    allowed_roles: Roles,
-    enable_tls: bool,
-}
-
-/// Schema `0.147.0`: HTTP listeners are base listeners plus five required route booleans.
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct BoolRoutes {
-    base: bool,
-    webhook: bool,
-    internal: bool,
-    metrics: bool,
-    profiling: bool,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct HttpListenerV147 {
-    #[serde(flatten)]
-    base: BaseListener,
-    routes: BoolRoutes,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct ListenersV147 {
-    sql: BTreeMap<String, BaseListener>,
-    http: BTreeMap<String, HttpListenerV147>,
-}
-
-/// Schema `26.32.0`: per-group routes carrying their roles; no listener-level roles on HTTP.
-#[derive(Deserialize)]
-struct RouteGroup {
-    enabled: bool,
-    allowed_roles: Option<Roles>,
-}
-
-#[derive(Deserialize)]
-struct RouteGroups {
-    base: RouteGroup,
-    webhook: RouteGroup,
-    internal: RouteGroup,
-    metrics: RouteGroup,
-    profiling: RouteGroup,
-    mcp_agent: RouteGroup,
-    mcp_developer: RouteGroup,
-    console_config: RouteGroup,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct HttpListenerV2632 {
-    addr: SocketAddr,
-    authenticator_kind: Authenticator,
-    enable_tls: bool,
-    routes: RouteGroups,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct ListenersV2632 {
-    version: String,
-    sql: BTreeMap<String, BaseListener>,
-    http: BTreeMap<String, HttpListenerV2632>,
 }
 
 fn listeners(path: &str, schema: ListenerSchema) -> Result<(), Refusal> {

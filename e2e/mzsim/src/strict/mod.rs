@@ -12,6 +12,7 @@ mod args;
 mod boot;
 mod entrypoint;
 mod invocation;
+mod schemas;
 #[cfg(test)]
 mod tests;
 
@@ -21,7 +22,7 @@ use scenario_operator::version::MzVersion;
 
 use crate::{blob::S3, kubernetes::Orchestrator};
 
-pub use self::invocation::Invocation;
+pub use self::{boot::IMAGE_LISTENER_FILES, invocation::Invocation};
 
 /// clap's exit code for a usage error.
 pub const EXIT_USAGE: i32 = 2;
