@@ -74,7 +74,19 @@ pub enum Command {
         /// How many runs are reconciled at once.
         #[arg(long, default_value_t = 8)]
         concurrency: u16,
+        /// Serve `/healthz` and `/readyz` on this address (the chart's probes).
+        #[arg(long, env = "HEALTH_ADDR")]
+        health_addr: Option<std::net::SocketAddr>,
+        /// Log lines as text, or as one JSON object per line (for log collectors).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,32 +146,38 @@ pub fn run(cli: Cli) -> ExitCode {
             namespace,
             pod_ip_addresses,
             concurrency,
+            health_addr,
+            log_format,
         } => {
             let settings = crate::operator::Settings {
                 namespace,
                 pod_ip_addresses,
                 concurrency,
+                health_addr,
             };
-            run_operator(settings)
+            run_operator(settings, log_format)
         }
     }
 }
 
-fn run_operator(settings: crate::operator::Settings) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+fn run_operator(settings: crate::operator::Settings, log_format: LogFormat) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log_format {
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = runtime.block_on(async {
-        let client = kube::Client::try_default()
+        let config = kube::Config::infer()
             .await
             .map_err(|e| format!("no Kubernetes configuration: {e}"))?;
-        crate::operator::run(client, settings).await
+        crate::operator::run(config, settings).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

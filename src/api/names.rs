@@ -135,6 +135,19 @@ pub fn clusterd_prefix(run_uid: &str) -> String {
     format!("sr-{short}-")
 }
 
+/// The start of the Secrets environmentd creates for the run's CREATE SECRETs:
+/// `<prefix>user-managed-<id>` (src/orchestrator-kubernetes/src/secrets.rs). They carry no
+/// label and no owner, so this name is all that ties them to the run.
+pub fn user_secret_prefix(run_uid: &str) -> String {
+    format!("{}user-managed-", clusterd_prefix(run_uid))
+}
+
+/// The finalizer that holds a deleted run (runtime `kubernetes`) until environmentd's Secrets
+/// of it are gone: nothing else would ever delete them.
+pub fn cleanup_finalizer() -> String {
+    format!("{LABEL_PREFIX}cleanup")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

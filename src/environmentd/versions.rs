@@ -67,14 +67,24 @@ pub const REPLICA_SIZES_REQUIRED: Gate = Gate {
                releases unverified)",
 };
 
+/// `--orchestrator-kubernetes-service-affinity` and `-tolerations` (JSON) exist.
+pub const SERVICE_AFFINITY_TOLERATIONS: Gate = Gate {
+    since: "v0.144.0",
+    upstream: "orchestratord generation.rs V144 (clusterd affinity and tolerations)",
+};
+
 /// Every gate, for documentation and the tests.
-pub const GATES: [(&str, Gate); 6] = [
+pub const GATES: [(&str, Gate); 7] = [
     ("listeners config file", LISTENERS_CONFIG),
     ("route-group listener schema", ROUTE_GROUPS),
     ("license key", LICENSE_KEY),
     ("--disable-license-key-checks", LICENSE_CHECKS_OPTIONAL),
     ("license checks mandatory", LICENSE_CHECKS_MANDATORY),
     ("--cluster-replica-sizes required", REPLICA_SIZES_REQUIRED),
+    (
+        "clusterd affinity and tolerations",
+        SERVICE_AFFINITY_TOLERATIONS,
+    ),
 ];
 
 /// How environmentd of a version takes its listeners.

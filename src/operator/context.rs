@@ -17,11 +17,16 @@ pub struct Settings {
     pub pod_ip_addresses: bool,
     /// Runs reconciled at once.
     pub concurrency: u16,
+    /// Where `/healthz` and `/readyz` are served (none: not served).
+    pub health_addr: Option<std::net::SocketAddr>,
 }
 
 /// The real implementation of every IO trait ([`super::io`]).
 pub struct Context {
     pub client: Client,
+    /// Where and how `client` connects: the base of the short-lived clients that act as a
+    /// run's environmentd account (its Secrets' cleanup).
+    pub config: kube::Config,
     pub http: reqwest::Client,
     pub settings: Settings,
     pub recorder: Recorder,
@@ -37,9 +42,15 @@ const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 impl Context {
-    pub fn new(client: Client, recorder: Recorder, settings: Settings) -> Self {
+    pub fn new(
+        client: Client,
+        config: kube::Config,
+        recorder: Recorder,
+        settings: Settings,
+    ) -> Self {
         Context {
             client,
+            config,
             http: super::clients::http_client(),
             settings,
             recorder,

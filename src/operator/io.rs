@@ -88,6 +88,22 @@ pub trait Kube {
     /// Deletes the StatefulSets and Services labelled with the run (never an adopted one, which
     /// does not carry the label).
     async fn delete_run_objects(&self, ns: &str, run: &str) -> Result<(), KubeError>;
+    /// Deletes the Secrets environmentd created for the run's CREATE SECRETs (names starting
+    /// with `prefix`), acting as environmentd's own `account` through a short-lived token: the
+    /// operator holds no Secret rule and reads only names. How many; `None` if the account is
+    /// gone.
+    async fn delete_environmentd_secrets(
+        &self,
+        ns: &str,
+        account: &str,
+        prefix: &str,
+    ) -> Result<Option<usize>, KubeError>;
+    /// Sets the run's finalizers, unless the run changed since it was read (a conflict).
+    async fn set_finalizers(
+        &self,
+        run: &ScenarioRun,
+        finalizers: &[String],
+    ) -> Result<(), KubeError>;
 }
 
 /// environmentd's leader API and SQL ports.

@@ -5,12 +5,13 @@ use std::{future::Future, time::Duration};
 
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
+    authentication::v1::{TokenRequest, TokenRequestSpec},
     core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount},
     rbac::v1::RoleBinding,
 };
 use kube::{
     Api, Resource,
-    api::{DeleteParams, ListParams, LogParams, Patch, PatchParams},
+    api::{DeleteParams, ListParams, LogParams, PartialObjectMeta, Patch, PatchParams, PostParams},
     runtime::events::Event,
 };
 use serde_json::json;
@@ -27,6 +28,8 @@ use crate::{
     truncate_at_char,
 };
 
+/// Lifetime of the token that acts as a run's environmentd account (the apiserver's minimum).
+const ACCOUNT_TOKEN_SECONDS: i64 = 600;
 /// Time limit of one Kubernetes API call (kube-rs sets none of its own).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of each log (current, previous) a KillMz keeps: two fit a ConfigMap's 1 MiB.
@@ -288,6 +291,77 @@ impl Kube for Context {
         ignore_missing(call(what, self.api::<RoleBinding>(ns).delete(&account, &dp)).await)?;
         let what = || format!("delete ServiceAccount {ns}/{account}");
         ignore_missing(call(what, self.api::<ServiceAccount>(ns).delete(&account, &dp)).await)?;
+        Ok(())
+    }
+
+    async fn delete_environmentd_secrets(
+        &self,
+        ns: &str,
+        account: &str,
+        prefix: &str,
+    ) -> Result<Option<usize>, KubeError> {
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec {
+                expiration_seconds: Some(ACCOUNT_TOKEN_SECONDS),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let what = || format!("create a token for ServiceAccount {ns}/{account}");
+        let sa = self.api::<ServiceAccount>(ns);
+        let token = match call(
+            what,
+            sa.create_token_request(account, &PostParams::default(), &request),
+        )
+        .await
+        {
+            Err(KubeError::Api { code: 404, .. }) => return Ok(None),
+            r => r?.status.and_then(|s| s.token).unwrap_or_default(),
+        };
+        // Our connection, environmentd's identity: no client certificate, no impersonation.
+        let mut config = self.config.clone();
+        config.auth_info = kube::config::AuthInfo {
+            token: Some(token.into()),
+            ..Default::default()
+        };
+        let what = || format!("connect as ServiceAccount {ns}/{account}");
+        let client = kube::Client::try_from(config).map_err(|e| KubeError::from_kube(what(), e))?;
+        // Metadata only: the apiserver leaves the data out, so no value reaches the operator.
+        let secrets: Api<PartialObjectMeta<Secret>> = Api::namespaced(client, ns);
+        let what = || format!("list Secret names in {ns} as {account}");
+        let list = call(what, secrets.list_metadata(&ListParams::default())).await?;
+        let mut deleted = 0;
+        for name in list.items.iter().map(|s| name_of(&s.metadata)) {
+            if !name.starts_with(prefix) {
+                continue;
+            }
+            let what = || format!("delete Secret {ns}/{name} as {account}");
+            ignore_missing(call(what, secrets.delete(&name, &DeleteParams::background())).await)?;
+            deleted += 1;
+        }
+        Ok(Some(deleted))
+    }
+
+    async fn set_finalizers(
+        &self,
+        run: &ScenarioRun,
+        finalizers: &[String],
+    ) -> Result<(), KubeError> {
+        let ns = run.metadata.namespace.clone().unwrap_or_default();
+        let name = name_of(&run.metadata);
+        // The resourceVersion makes it a compare-and-swap: another writer's finalizer is never
+        // lost to ours.
+        let patch = json!({ "metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": run.metadata.resource_version,
+        }});
+        let what = || format!("set the finalizers of ScenarioRun {ns}/{name}");
+        let api = self.api::<ScenarioRun>(&ns);
+        call(
+            what,
+            api.patch(&name, &patch_params(), &Patch::Merge(&patch)),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ pub mod clients;
 pub mod context;
 pub mod decide;
 pub mod error;
+pub mod health;
 pub mod io;
 pub mod kube;
 pub mod outcome;
@@ -66,7 +67,9 @@ where
 }
 
 /// Starts the controller; returns when it stops (signal).
-pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
+pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), String> {
+    let client = Client::try_from(config.clone())
+        .map_err(|e| format!("cannot build a Kubernetes client: {e}"))?;
     let runs: Api<ScenarioRun> = api(&client, &settings.namespace);
     // Refuse to start without the CRD, with a message that says what to do.
     if let Err(e) = runs.list(&ListParams::default().limit(1)).await {
@@ -78,8 +81,17 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("HOSTNAME").ok(),
     };
+    let health = Arc::new(health::Health::default());
+    if let Some(addr) = settings.health_addr {
+        health::serve(addr, health.clone()).await?;
+    }
     let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(client.clone(), recorder, settings.clone()));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config,
+        recorder,
+        settings.clone(),
+    ));
     let owned = watcher::Config::default().labels(&format!(
         "{}={}",
         names::MANAGED_BY.0,
@@ -89,6 +101,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), String> {
     // becoming Ready or restarting wakes its run at once.
     let run_pods = watcher::Config::default().labels(&names::run_label());
     info!(namespace = ?settings.namespace, "scenario-operator running");
+    health.set_ready();
     Controller::new(runs, watcher::Config::default())
         .owns(api::<StatefulSet>(&client, &settings.namespace), owned)
         .watches(api::<Pod>(&client, &settings.namespace), run_pods, |pod| {

@@ -17,11 +17,15 @@ use super::{
     decide::{self, Deadline, Decision, Limits},
     error::{Class, Error},
     io::{Cluster, Kube},
-    outcome::{Effect, Next, Outcome},
+    outcome::{Effect, EventNote, Next, Outcome},
+    render,
     transition::{self, Stamp, Step},
 };
 use crate::{
-    api::v1alpha1::{CleanupAction, ScenarioRun, ScenarioRunStatus, reasons},
+    api::{
+        names,
+        v1alpha1::{CleanupAction, Runtime, ScenarioRun, ScenarioRunStatus, reasons},
+    },
     plan::{self, Action, PlannedStep},
 };
 
@@ -52,6 +56,10 @@ pub async fn reconcile<C: Cluster>(
     let Some(run) = ctx.run(namespace, name).await? else {
         return Ok(After::AwaitChange);
     };
+    if run.metadata.deletion_timestamp.is_some() {
+        finalize(ctx, &run).await?;
+        return Ok(After::AwaitChange);
+    }
     let mut status = run.status.clone().unwrap_or_default();
     let stamp = Stamp {
         generation: run.metadata.generation,
@@ -59,6 +67,14 @@ pub async fn reconcile<C: Cluster>(
     };
     let plan = decide::frozen_plan(&status);
     let decision = decide::decide(&status, &plan, &Limits::of(&run.spec), now);
+    // Once the plan is accepted, before the first step creates anything.
+    let acting = matches!(decision, Decision::Start { .. } | Decision::Execute { .. });
+    if acting && needs_finalizer(&run) {
+        let mut finalizers = run.metadata.finalizers.clone().unwrap_or_default();
+        finalizers.push(names::cleanup_finalizer());
+        ctx.set_finalizers(&run, &finalizers).await?;
+        return Ok(After::Now);
+    }
     let label = |index: usize| match &plan {
         Ok(p) => p[index].action.label(),
         Err(_) => format!("step {}", index + 1),
@@ -243,6 +259,62 @@ async fn cleanup<C: Kube>(ctx: &C, run: &ScenarioRun, succeeded: bool) -> Result
     }
     let ns = run.metadata.namespace.as_deref().unwrap_or("default");
     let name = run.metadata.name.as_deref().unwrap_or_default();
+    // Before the account they are deleted as.
+    delete_environmentd_secrets(ctx, run).await?;
     ctx.delete_run_objects(ns, name).await?;
+    Ok(())
+}
+
+/// Runtime `kubernetes` runs hold a finalizer: the Secrets environmentd creates carry no owner
+/// reference, so garbage collection would never delete them.
+fn needs_finalizer(run: &ScenarioRun) -> bool {
+    let has = run
+        .metadata
+        .finalizers
+        .as_ref()
+        .is_some_and(|f| f.contains(&names::cleanup_finalizer()));
+    run.spec.environment.runtime() == Runtime::Kubernetes && !has
+}
+
+/// A deleted run: environmentd's Secrets go, then our finalizer; garbage collection removes
+/// the rest (owned by the run).
+async fn finalize<C: Kube>(ctx: &C, run: &ScenarioRun) -> Result<(), Error> {
+    let ours = names::cleanup_finalizer();
+    let Some(finalizers) = run.metadata.finalizers.as_ref() else {
+        return Ok(());
+    };
+    if !finalizers.contains(&ours) {
+        return Ok(());
+    }
+    delete_environmentd_secrets(ctx, run).await?;
+    let rest: Vec<String> = finalizers.iter().filter(|f| **f != ours).cloned().collect();
+    ctx.set_finalizers(run, &rest).await?;
+    Ok(())
+}
+
+/// Deletes the Secrets environmentd created for the run as its own account, saying so in an
+/// Event. Refused (the chart withholds the token rule): says which Secrets are left, and lets
+/// the run go rather than hold its deletion forever.
+async fn delete_environmentd_secrets<C: Kube>(ctx: &C, run: &ScenarioRun) -> Result<(), Error> {
+    if run.spec.environment.runtime() != Runtime::Kubernetes {
+        return Ok(());
+    }
+    let ns = run.metadata.namespace.as_deref().unwrap_or("default");
+    let uid = run.metadata.uid.as_deref().unwrap_or_default();
+    let prefix = names::user_secret_prefix(uid);
+    let account = render::account_name(&render::RunRef::of(run));
+    let event = match ctx.delete_environmentd_secrets(ns, &account, &prefix).await {
+        Ok(Some(0) | None) => return Ok(()),
+        Ok(Some(n)) => EventNote::normal(
+            reasons::SECRETS_DELETED,
+            format!("deleted {n} Secrets environmentd created ({prefix}*), as {account}"),
+        ),
+        Err(e) if e.class() == Class::Refused => EventNote::warning(
+            reasons::SECRETS_LEFT,
+            format!("cannot delete the Secrets environmentd created ({prefix}*): {e}"),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    ctx.publish(run, &event).await;
     Ok(())
 }

@@ -10,7 +10,7 @@ use crate::{
     api::v1alpha1::{Environment, Runtime},
     environmentd::{
         environment_id, sizes,
-        versions::{License, Needs},
+        versions::{License, Needs, SERVICE_AFFINITY_TOLERATIONS},
     },
 };
 
@@ -91,8 +91,8 @@ pub fn check_secret(
     errors
 }
 
-/// Every problem with `env`, for a run that starts environmentd.
-pub fn check(env: &Environment) -> Vec<PlanError> {
+/// Every problem with `env`, for a run that starts environmentd with `steps`.
+pub fn check(env: &Environment, steps: &[PlannedStep]) -> Vec<PlanError> {
     let mut errors = Vec::new();
     if let Some(id) = &env.environment_id
         && let Err(why) = environment_id::parse(id, false)
@@ -108,22 +108,64 @@ pub fn check(env: &Environment) -> Vec<PlanError> {
         errors.push(PlanError::at("spec.environment.backendSecretName", message));
     }
     match env.runtime() {
-        Runtime::Kubernetes => errors.extend(check_sizes(env)),
+        Runtime::Kubernetes => {
+            errors.extend(check_sizes(env));
+            errors.extend(check_scheduling(env, steps));
+        }
         Runtime::Emulator => {
-            for (field, set) in [
-                ("clusterReplicaSizes", !env.cluster_replica_sizes.is_empty()),
-                ("bootstrapReplicaSize", env.bootstrap_replica_size.is_some()),
+            let sizes = "the emulator image brings its own sizes";
+            let clusterd = "the emulator runs clusterd as processes in its own pod";
+            for (field, set, why) in [
+                (
+                    "clusterReplicaSizes",
+                    !env.cluster_replica_sizes.is_empty(),
+                    sizes,
+                ),
+                (
+                    "bootstrapReplicaSize",
+                    env.bootstrap_replica_size.is_some(),
+                    sizes,
+                ),
+                ("clusterd", env.clusterd.is_some(), clusterd),
             ] {
                 if set {
                     errors.push(PlanError::at(
                         format!("spec.environment.{field}"),
-                        "only for runtime kubernetes: the emulator image brings its own sizes",
+                        format!("only for runtime kubernetes: {why}"),
                     ));
                 }
             }
         }
     }
     errors
+}
+
+/// Affinity and tolerations reach clusterd only through flags environmentd has from v0.144:
+/// an older start would drop them silently (orchestratord does) and the rehearsal would
+/// schedule clusterd somewhere else than asked.
+fn check_scheduling(env: &Environment, steps: &[PlannedStep]) -> Option<PlanError> {
+    let clusterd = env.clusterd.as_ref()?;
+    if !clusterd.needs_json_flags() {
+        return None;
+    }
+    let gate = SERVICE_AFFINITY_TOLERATIONS;
+    let old = steps.iter().find_map(|s| match &s.action {
+        Action::StartMz(start) if !gate.admits(&start.tag) => {
+            Some(format!("StartMz {}", start.tag))
+        }
+        Action::ReplaceEnvironmentdStatefulSet { new_tag, .. } if !gate.admits(new_tag) => {
+            Some(format!("ReplaceEnvironmentdStatefulSet {new_tag}"))
+        }
+        _ => None,
+    })?;
+    Some(PlanError::at(
+        "spec.environment.clusterd",
+        format!(
+            "affinity and tolerations need environmentd {} or later ({}); {old} has no flag \
+             for them",
+            gate.since, gate.upstream
+        ),
+    ))
 }
 
 /// The bootstrap size must be a key of the size map: environmentd dies at boot with "unknown
@@ -176,7 +218,7 @@ mod tests {
             backend_secret_name: Some("backend".into()),
             ..env.clone()
         };
-        check(&env).iter().map(ToString::to_string).collect()
+        check(&env, &[]).iter().map(ToString::to_string).collect()
     }
 
     #[test]
@@ -185,7 +227,7 @@ mod tests {
             backend_secret_name: Some("backend".into()),
             ..Default::default()
         };
-        assert!(check(&env).is_empty());
+        assert!(check(&env, &[]).is_empty());
     }
 
     #[test]
@@ -239,6 +281,50 @@ mod tests {
             [
                 "spec.environment.bootstrapReplicaSize: only for runtime kubernetes: the emulator \
               image brings its own sizes"
+            ]
+        );
+    }
+
+    #[test]
+    fn clusterd_affinity_and_tolerations_need_a_version_with_their_flags() {
+        let spec = |previous: &str, clusterd: serde_json::Value| {
+            let spec: crate::api::v1alpha1::ScenarioRunSpec =
+                serde_json::from_value(serde_json::json!({
+                    "versions": {"current": "v26.3.0", "previous": [previous]},
+                    "environment": {"backendSecretName": "backend", "clusterd": clusterd},
+                    "actions": [{"action": "StartMz", "tag": "previous[0]"}],
+                }))
+                .unwrap();
+            crate::plan::plan(&spec).map_err(|e| e.to_string())
+        };
+        let tolerations = serde_json::json!({"tolerations": [{"key": "mz", "operator": "Exists"}]});
+        let err = spec("v0.143.0", tolerations.clone()).unwrap_err();
+        assert!(
+            err.contains(
+                "spec.environment.clusterd: affinity and tolerations need environmentd v0.144.0 \
+                 or later"
+            ) && err.contains("StartMz v0.143.0 has no flag for them"),
+            "{err}"
+        );
+        assert!(spec("v0.144.0", tolerations).is_ok());
+        // A node selector has had its flag all along.
+        assert!(
+            spec(
+                "v0.143.0",
+                serde_json::json!({"nodeSelector": {"pool": "mz"}})
+            )
+            .is_ok()
+        );
+        let env = Environment {
+            runtime: Some(Runtime::Emulator),
+            clusterd: Some(Default::default()),
+            ..Default::default()
+        };
+        assert_eq!(
+            messages(&env),
+            [
+                "spec.environment.clusterd: only for runtime kubernetes: the emulator runs \
+              clusterd as processes in its own pod"
             ]
         );
     }

@@ -162,7 +162,7 @@ pub fn plan(spec: &ScenarioRunSpec) -> Result<Plan, PlanErrors> {
     }
     let starts = steps.iter().any(|s| matches!(s.action, Action::StartMz(_)));
     let errors = if starts {
-        environment::check(&spec.environment)
+        environment::check(&spec.environment, &steps)
     } else {
         vec![]
     };

@@ -102,6 +102,7 @@ CREATE TABLE IF NOT EXISTS mzsim.state (
 );
 CREATE TABLE IF NOT EXISTS mzsim.system_parameters (name text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE IF NOT EXISTS mzsim.items (kind text, name text, PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS mzsim.secret_ids (id bigserial, name text PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS mzsim.statements (
     kind text, statement text, count bigint NOT NULL, PRIMARY KEY (kind, statement)
 );
@@ -411,6 +412,33 @@ impl Catalog {
             )
             .await?
             == 1)
+    }
+
+    /// The catalog id (`u<n>`) of secret `name`, assigned on first use; never reused.
+    pub async fn secret_id(&self, name: &str) -> Result<String, CatalogError> {
+        let client = self.client.lock().await;
+        client
+            .execute(
+                "INSERT INTO mzsim.secret_ids (name) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&name],
+            )
+            .await?;
+        let row = client
+            .query_one("SELECT id FROM mzsim.secret_ids WHERE name = $1", &[&name])
+            .await?;
+        Ok(format!("u{}", row.get::<_, i64>(0)))
+    }
+
+    /// Forgets secret `name`'s id (a secret created again gets a new one); its old id.
+    pub async fn drop_secret_id(&self, name: &str) -> Result<Option<String>, CatalogError> {
+        let client = self.client.lock().await;
+        let row = client
+            .query_opt(
+                "DELETE FROM mzsim.secret_ids WHERE name = $1 RETURNING id",
+                &[&name],
+            )
+            .await?;
+        Ok(row.map(|r| format!("u{}", r.get::<_, i64>(0))))
     }
 
     pub async fn items(&self, kind: &str) -> Result<Vec<String>, CatalogError> {

@@ -7,6 +7,10 @@
 //! `--orchestrator-kubernetes-service-label`. mzsim does the same for the default replica, so a
 //! missing permission or CRD fails where a real image would.
 //!
+//! After boot it keeps the client for CREATE SECRET and DROP SECRET, which environmentd turns
+//! into Secrets `<prefix>user-managed-<id>` (src/orchestrator-kubernetes/src/secrets.rs): no
+//! labels and no owner, so only their name ties them to the run.
+//!
 //! Where environmentd retries forever (its own pod, ensuring a replica) a missing permission
 //! leaves it never ready; mzsim retries the first like it, and stops with the error on the
 //! second, which says more than a timeout.
@@ -16,13 +20,13 @@ use std::{collections::BTreeMap, time::Duration};
 use k8s_openapi::api::{
     apps::v1::{StatefulSet, StatefulSetSpec},
     core::v1::{
-        Container, Pod, PodSecurityContext, PodSpec, PodTemplateSpec, Service, ServiceSpec,
+        Container, Pod, PodSecurityContext, PodSpec, PodTemplateSpec, Secret, Service, ServiceSpec,
     },
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::{
     Api, Client, Config,
-    api::{ApiResource, DynamicObject, ListParams, Patch, PatchParams},
+    api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams},
 };
 use tracing::{info, warn};
 
@@ -90,8 +94,57 @@ impl Orchestrator {
     }
 }
 
-/// The orchestrator's boot; an error is fatal.
-pub async fn boot(o: &Orchestrator) -> Result<(), Refusal> {
+/// The Secrets controller environmentd's Kubernetes orchestrator is.
+#[derive(Clone)]
+pub struct Secrets {
+    api: Api<Secret>,
+    prefix: String,
+}
+
+/// What environmentd puts between the name prefix and a secret's catalog id.
+const SECRET_NAME_PREFIX: &str = "user-managed-";
+
+impl Secrets {
+    fn name(&self, id: &str) -> String {
+        format!("{}{SECRET_NAME_PREFIX}{id}", self.prefix)
+    }
+
+    /// Applies the Secret of catalog item `id` (key `contents`, as environmentd writes it).
+    pub async fn ensure(&self, id: &str, contents: &[u8]) -> Result<(), kube::Error> {
+        let name = self.name(id);
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(
+                "contents".to_string(),
+                k8s_openapi::ByteString(contents.to_vec()),
+            )])),
+            ..Default::default()
+        };
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.api
+            .patch(&name, &params, &Patch::Apply(&secret))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes it; one already gone is fine, as in environmentd.
+    pub async fn delete(&self, id: &str) -> Result<(), kube::Error> {
+        match self
+            .api
+            .delete(&self.name(id), &DeleteParams::default())
+            .await
+        {
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            r => r.map(|_| ()),
+        }
+    }
+}
+
+/// The orchestrator's boot; an error is fatal. Returns its Secrets controller.
+pub async fn boot(o: &Orchestrator) -> Result<Secrets, Refusal> {
     let config = Config::incluster()
         .map_err(|e| Refusal::fatal(format!("creating the Kubernetes client: {e}")))?;
     let ns = config.default_namespace.clone();
@@ -134,12 +187,15 @@ pub async fn boot(o: &Orchestrator) -> Result<(), Refusal> {
         .patch(&name, &params, &Patch::Apply(&service))
         .await
         .map_err(|e| fail("Service", e))?;
-    Api::<StatefulSet>::namespaced(client, &ns)
+    Api::<StatefulSet>::namespaced(client.clone(), &ns)
         .patch(&name, &params, &Patch::Apply(&sts))
         .await
         .map_err(|e| fail("StatefulSet", e))?;
     info!("orchestrator: ensured clusterd {ns}/{name} ({})", o.image);
-    Ok(())
+    Ok(Secrets {
+        api: Api::namespaced(client, &ns),
+        prefix: o.prefix.clone(),
+    })
 }
 
 /// The default replica's Service and StatefulSet, owned by what owns environmentd's pod.

@@ -51,14 +51,41 @@ fn main() {
         eprintln!("{}", refusal.message);
         std::process::exit(refusal.code);
     }
-    if let Some(orchestrator) = &booted.kubernetes
-        && let Err(refusal) = runtime.block_on(kubernetes::boot(orchestrator))
-    {
-        eprintln!("{}", refusal.message);
-        std::process::exit(refusal.code);
+    let secrets = match &booted.kubernetes {
+        Some(orchestrator) => match runtime.block_on(kubernetes::boot(orchestrator)) {
+            Ok(secrets) => Some(secrets),
+            Err(refusal) => {
+                eprintln!("{}", refusal.message);
+                std::process::exit(refusal.code);
+            }
+        },
+        None => None,
+    };
+    let code = runtime.block_on(server::run(config, secrets));
+    if code == 0 && booted.parks_after_graceful_exit {
+        // Dropping the runtime ends every task and closes every socket first: a parked
+        // process must not leave a listener that accepts and never answers.
+        drop(runtime);
+        park();
     }
-    let code = runtime.block_on(server::run(config));
     std::process::exit(code);
+}
+
+/// The environmentd image's entrypoint after a graceful exit: say so, then sleep until the
+/// pod is deleted. Its bash (PID 1) ignores SIGTERM and is killed when the grace period ends
+/// (0 s for environmentd pods); mzsim ends at SIGTERM, which comes to the same.
+fn park() -> ! {
+    eprintln!("environmentd exited gracefully; sleeping forever");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        term.recv().await;
+    });
+    std::process::exit(0);
 }
 
 /// The environment mzsim runs with: the process's own, or, in strict mode, what environmentd
@@ -70,6 +97,7 @@ fn strict_boot(args: &[String]) -> Result<strict::Booted, strict::Refusal> {
             env,
             kubernetes: None,
             blob: None,
+            parks_after_graceful_exit: false,
         });
     }
     let image = env

@@ -17,7 +17,7 @@ use crate::{
     catalog::{Boot, Catalog, CatalogError, Promotion, fnv1a},
     config::Config,
     deploy::{Deployment, Status},
-    http,
+    http, kubernetes,
     sql::{Session, SessionHandlers},
 };
 
@@ -49,10 +49,12 @@ pub struct Sim {
     catalog: OnceCell<Catalog>,
     read_only: AtomicBool,
     ready: AtomicBool,
+    /// The Kubernetes orchestrator's Secrets controller (strict mode, `--orchestrator=kubernetes`).
+    secrets: Option<kubernetes::Secrets>,
 }
 
 impl Sim {
-    pub fn new(config: Config) -> Sim {
+    pub fn new(config: Config, secrets: Option<kubernetes::Secrets>) -> Sim {
         let sha = fnv1a(config.version.to_string().as_bytes()) & 0xf_ffff_ffff;
         let version_string = format!("{} ({sha:09x})", config.version);
         Sim {
@@ -62,6 +64,42 @@ impl Sim {
             catalog: OnceCell::new(),
             read_only: AtomicBool::new(false),
             ready: AtomicBool::new(false),
+            secrets,
+        }
+    }
+
+    /// CREATE SECRET `name` was committed: environmentd keeps its value in a Kubernetes Secret.
+    pub async fn secret_created(&self, name: &str, contents: &[u8]) -> Result<(), String> {
+        let Some(secrets) = &self.secrets else {
+            return Ok(());
+        };
+        let id = self
+            .catalog()
+            .secret_id(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        secrets
+            .ensure(&id, contents)
+            .await
+            .map_err(|e| format!("ensuring the Secret of {name}: {e}"))
+    }
+
+    /// DROP SECRET `name`: its Kubernetes Secret goes too.
+    pub async fn secret_dropped(&self, name: &str) -> Result<(), String> {
+        let Some(secrets) = &self.secrets else {
+            return Ok(());
+        };
+        let id = self
+            .catalog()
+            .drop_secret_id(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        match id {
+            Some(id) => secrets
+                .delete(&id)
+                .await
+                .map_err(|e| format!("deleting the Secret of {name}: {e}")),
+            None => Ok(()),
         }
     }
 
@@ -109,7 +147,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 }
 
 /// Runs the process; the result is its exit code.
-pub async fn run(config: Config) -> i32 {
+pub async fn run(config: Config, secrets: Option<kubernetes::Secrets>) -> i32 {
     for flag in &config.ignored {
         info!(flag, "ignoring environmentd flag mzsim does not simulate");
     }
@@ -117,7 +155,7 @@ pub async fn run(config: Config) -> i32 {
         info!(?delay, "failpoint slow_boot");
         tokio::time::sleep(delay).await;
     }
-    let sim = Arc::new(Sim::new(config));
+    let sim = Arc::new(Sim::new(config, secrets));
     let l = sim.config.listeners.clone();
     // Listeners first: the leader API answers (Initializing) while the catalog opens.
     let listeners = async {

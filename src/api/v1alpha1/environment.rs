@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use k8s_openapi::api::core::v1::{Affinity, EnvVar, ResourceRequirements, Toleration};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +88,14 @@ pub struct Environment {
     #[schemars(extend("maxProperties" = 50))]
     pub pod_annotations: BTreeMap<String, String>,
 
-    /// Service account environmentd pods run as. Default: the namespace's `default`.
+    /// Runtime `kubernetes`: where environmentd schedules its clusterd pods, passed as
+    /// orchestratord passes its `clusterd` settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusterd: Option<ClusterdScheduling>,
+
+    /// Service account environmentd pods run as. Default: on runtime `kubernetes` the run's
+    /// own (`<run>-environmentd`, bound to the chart's environmentd ClusterRole), else the
+    /// namespace's `default`. A named account must hold that role's rules itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub service_account_name: Option<String>,
@@ -97,6 +104,37 @@ pub struct Environment {
     /// not StartMz). The run drives it but never deletes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopt: Option<AdoptedEnvironment>,
+}
+
+/// Scheduling of the clusterd pods environmentd creates (runtime `kubernetes`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterdScheduling {
+    /// Node labels clusterd pods require (`--orchestrator-kubernetes-service-node-selector`,
+    /// one per entry).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 20))]
+    pub node_selector: BTreeMap<String, String>,
+    /// Affinity of clusterd pods (`--orchestrator-kubernetes-service-affinity`, as JSON;
+    /// environmentd v0.144 and later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Tolerations of clusterd pods (`--orchestrator-kubernetes-service-tolerations`, as
+    /// JSON; environmentd v0.144 and later).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub tolerations: Vec<Toleration>,
+    /// A non-default scheduler for clusterd pods (`--orchestrator-kubernetes-scheduler-name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub scheduler_name: Option<String>,
+}
+
+impl ClusterdScheduling {
+    /// Whether it asks for something only v0.144 and later can take.
+    pub fn needs_json_flags(&self) -> bool {
+        self.affinity.is_some() || !self.tolerations.is_empty()
+    }
 }
 
 /// How environmentd runs: as self-managed Materialize on Kubernetes, or as mzcompose's

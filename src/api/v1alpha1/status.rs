@@ -274,4 +274,7 @@ pub mod reasons {
     pub const PENDING: &str = "Pending";
     pub const RUNNING: &str = "Running";
     pub const CANCELLED: &str = "Cancelled";
+    /// environmentd's Secrets of the run were deleted (or could not be).
+    pub const SECRETS_DELETED: &str = "SecretsDeleted";
+    pub const SECRETS_LEFT: &str = "SecretsLeft";
 }

@@ -14,13 +14,17 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::RunRef;
 use crate::{
-    api::{names, v1alpha1::Runtime},
+    api::{
+        names,
+        v1alpha1::{ClusterdScheduling, Runtime},
+    },
     environmentd::{
         LICENSE_KEY_DIR, LICENSE_KEY_FILE, LISTENERS_DIR, LISTENERS_FILE, PERSIST_PUBSUB_PORT,
         PORTS, listeners, sizes,
-        versions::{self, License, ListenerSchema, Needs},
+        versions::{self, License, ListenerSchema, Needs, SERVICE_AFFINITY_TOLERATIONS},
     },
     plan::action::StartMz,
+    version::MzVersion,
 };
 
 /// Secret key of the metadata backend URL, as orchestratord's `backendSecretName`.
@@ -139,6 +143,35 @@ fn orchestrator_args(run: &RunRef, start: &StartMz) -> Vec<String> {
     ]);
     if Needs::of(&start.tag).license == License::Disableable {
         args.push("--disable-license-key-checks".into());
+    }
+    if let Some(clusterd) = &run.spec_env.clusterd {
+        args.extend(scheduling_args(clusterd, &start.tag));
+    }
+    args
+}
+
+/// Where clusterd pods go, in orchestratord's order and under its version gate (the planner
+/// refuses affinity or tolerations for a start before the gate, so none is dropped here).
+fn scheduling_args(c: &ClusterdScheduling, tag: &MzVersion) -> Vec<String> {
+    let mut args: Vec<String> = c
+        .node_selector
+        .iter()
+        .map(|(k, v)| format!("--orchestrator-kubernetes-service-node-selector={k}={v}"))
+        .collect();
+    if SERVICE_AFFINITY_TOLERATIONS.admits(tag) {
+        if let Some(affinity) = &c.affinity {
+            let json = serde_json::to_string(affinity).expect("an Affinity serializes");
+            args.push(format!("--orchestrator-kubernetes-service-affinity={json}"));
+        }
+        if !c.tolerations.is_empty() {
+            let json = serde_json::to_string(&c.tolerations).expect("Tolerations serialize");
+            args.push(format!(
+                "--orchestrator-kubernetes-service-tolerations={json}"
+            ));
+        }
+    }
+    if let Some(name) = &c.scheduler_name {
+        args.push(format!("--orchestrator-kubernetes-scheduler-name={name}"));
     }
     args
 }

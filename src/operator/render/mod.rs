@@ -28,8 +28,8 @@ use k8s_openapi::{
 
 pub use self::access::{role_binding, service_account};
 pub use self::container::{
-    CONTAINER_NAME, LICENSE_KEY, METADATA_KEY, PERSIST_KEY, args, clusterd_image, default_image,
-    own_account,
+    CONTAINER_NAME, LICENSE_KEY, METADATA_KEY, PERSIST_KEY, account_name, args, clusterd_image,
+    default_image, own_account,
 };
 use crate::{
     api::{

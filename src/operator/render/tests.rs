@@ -504,3 +504,50 @@ fn a_variable_of_the_spec_replaces_a_rendered_one_of_the_same_name() {
     );
     assert_eq!(vars[2]["name"], "MZ_LICENSE_KEY", "kept in its place");
 }
+
+#[test]
+fn clusterd_scheduling_is_passed_as_orchestratord_passes_it() {
+    let env: Environment = serde_json::from_value(json!({
+        "backendSecretName": "backend",
+        "clusterd": {
+            "nodeSelector": {"pool": "mz", "disk": "ssd"},
+            "tolerations": [{"key": "mz", "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 1, "preference": {"matchExpressions": [
+                    {"key": "zone", "operator": "In", "values": ["a"]}]}}]}},
+            "schedulerName": "bin-packer",
+        },
+    }))
+    .unwrap();
+    let flags = |tag: &str| -> Vec<String> {
+        args_of(&rendered(&env, tag))
+            .into_iter()
+            .filter(|a| {
+                a.starts_with("--orchestrator-kubernetes-service-node-selector")
+                    || a.starts_with("--orchestrator-kubernetes-service-affinity")
+                    || a.starts_with("--orchestrator-kubernetes-service-tolerations")
+                    || a.starts_with("--orchestrator-kubernetes-scheduler-name")
+            })
+            .collect()
+    };
+    assert_eq!(
+        flags("v26.1.0"),
+        [
+            "--orchestrator-kubernetes-service-node-selector=disk=ssd",
+            "--orchestrator-kubernetes-service-node-selector=pool=mz",
+            "--orchestrator-kubernetes-service-affinity={\"nodeAffinity\":{\"preferredDuringSchedulingIgnoredDuringExecution\":[{\"preference\":{\"matchExpressions\":[{\"key\":\"zone\",\"operator\":\"In\",\"values\":[\"a\"]}]},\"weight\":1}]}}",
+            "--orchestrator-kubernetes-service-tolerations=[{\"effect\":\"NoSchedule\",\"key\":\"mz\",\"operator\":\"Exists\"}]",
+            "--orchestrator-kubernetes-scheduler-name=bin-packer",
+        ]
+    );
+    // Before v0.144 the JSON flags do not exist (the planner refuses such a run; the renderer
+    // never emits a flag environmentd would reject).
+    assert_eq!(
+        flags("v0.143.0"),
+        [
+            "--orchestrator-kubernetes-service-node-selector=disk=ssd",
+            "--orchestrator-kubernetes-service-node-selector=pool=mz",
+            "--orchestrator-kubernetes-scheduler-name=bin-packer",
+        ]
+    );
+}

@@ -12,6 +12,7 @@ use k8s_openapi::{
         core::v1::{ConfigMap, Pod, Service, ServiceAccount},
         rbac::v1::RoleBinding,
     },
+    apimachinery::pkg::apis::meta::v1::Time,
     jiff::Timestamp,
 };
 use serde_json::json;
@@ -24,9 +25,12 @@ use super::{
     reconcile::{After, reconcile},
 };
 use crate::{
-    api::v1alpha1::{
-        CheckState, RunPhase, ScenarioRun, ScenarioRunSpec, ScenarioRunStatus, StepProgress,
-        StepState,
+    api::{
+        names,
+        v1alpha1::{
+            CheckState, RunPhase, ScenarioRun, ScenarioRunSpec, ScenarioRunStatus, StepProgress,
+            StepState,
+        },
     },
     checks::runner::{Rows, SqlFailure},
     plan::{self, environment::SecretView},
@@ -86,6 +90,8 @@ struct State {
     crash_loop: Option<(i32, String)>,
     /// What the backend Secret shows (default: not permitted to read it).
     secret: Option<SecretView>,
+    /// Names of the Secrets environmentd created (CREATE SECRET).
+    user_secrets: Vec<String>,
 }
 
 #[derive(Default)]
@@ -208,6 +214,38 @@ impl Kube for FakeCluster {
 
     async fn delete_run_objects(&self, _ns: &str, run: &str) -> Result<(), KubeError> {
         self.state.lock().unwrap().cleaned.push(run.to_string());
+        Ok(())
+    }
+
+    async fn delete_environmentd_secrets(
+        &self,
+        _ns: &str,
+        account: &str,
+        prefix: &str,
+    ) -> Result<Option<usize>, KubeError> {
+        let mut st = self.state.lock().unwrap();
+        // Cleanup deletes the account with the run's other objects.
+        let deleted = st
+            .cleaned
+            .iter()
+            .any(|r| names::environmentd_account(r) == account);
+        if deleted || !st.accounts.iter().any(|a| a == account) {
+            return Ok(None);
+        }
+        let before = st.user_secrets.len();
+        st.user_secrets.retain(|s| !s.starts_with(prefix));
+        Ok(Some(before - st.user_secrets.len()))
+    }
+
+    async fn set_finalizers(
+        &self,
+        _run: &ScenarioRun,
+        finalizers: &[String],
+    ) -> Result<(), KubeError> {
+        let mut st = self.state.lock().unwrap();
+        if let Some(run) = st.run.as_mut() {
+            run.metadata.finalizers = Some(finalizers.to_vec());
+        }
         Ok(())
     }
 
@@ -1086,4 +1124,66 @@ async fn a_backend_secret_without_a_needed_key_refuses_the_run_before_anything_i
     );
     let st = cluster.state.lock().unwrap();
     assert!(st.applied.is_empty() && st.accounts.is_empty() && st.sts.is_empty());
+}
+
+#[tokio::test]
+async fn environmentd_secrets_go_with_the_run_and_its_finalizer_after_them() {
+    let prefix = names::user_secret_prefix("0000-uid");
+    let others = "sr-11111111-user-managed-u1".to_string();
+    let secrets = vec![format!("{prefix}u1"), format!("{prefix}u4"), others.clone()];
+    let finalizer = Some(vec![names::cleanup_finalizer()]);
+
+    // Kept: the Secrets stay with the environment, the finalizer holds the run.
+    let run = run_of(spec(json!({
+        "actions": [{"action": "StartMz", "mzService": "a"}],
+        "cleanup": {"onSuccess": "Keep"},
+    })));
+    let cluster = FakeCluster::default();
+    cluster.state.lock().unwrap().user_secrets = secrets.clone();
+    let status = drive(&cluster, &run, None).await;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded));
+    let stored = cluster.state.lock().unwrap().run.clone().unwrap();
+    assert_eq!(stored.metadata.finalizers, finalizer);
+    assert_eq!(cluster.state.lock().unwrap().user_secrets, secrets);
+
+    // Deleted: the run's Secrets go (not another run's), then the finalizer.
+    let mut deleted = stored;
+    deleted.metadata.deletion_timestamp = Some(Time(t0()));
+    cluster.state.lock().unwrap().run = Some(deleted);
+    let after = reconcile(&cluster, "ns", "fixture-run", t0())
+        .await
+        .unwrap();
+    assert_eq!(after, After::AwaitChange);
+    let (left, finalizers) = {
+        let st = cluster.state.lock().unwrap();
+        let run = st.run.clone().unwrap();
+        (st.user_secrets.clone(), run.metadata.finalizers)
+    };
+    assert_eq!(left, vec![others.clone()]);
+    assert_eq!(finalizers, Some(vec![]));
+    let events = cluster.events();
+    let last = events.last().unwrap();
+    assert_eq!(last.reason, "SecretsDeleted");
+    assert!(last.note.starts_with("deleted 2 Secrets"), "{last:?}");
+
+    // Succeeded with cleanup Delete: deleted at the end, while environmentd's account exists.
+    let run = run_of(spec(
+        json!({"actions": [{"action": "StartMz", "mzService": "a"}]}),
+    ));
+    let cluster = FakeCluster::default();
+    cluster.state.lock().unwrap().user_secrets = secrets.clone();
+    let status = drive(&cluster, &run, None).await;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded));
+    assert_eq!(cluster.state.lock().unwrap().user_secrets, vec![others]);
+    assert_eq!(cluster.state.lock().unwrap().cleaned, vec!["fixture-run"]);
+
+    // The emulator runtime makes no Secrets: no finalizer.
+    let run = run_of(spec(json!({
+        "environment": {"backendSecretName": "backend", "runtime": "emulator"},
+        "actions": [{"action": "StartMz", "mzService": "a"}],
+    })));
+    let cluster = FakeCluster::default();
+    drive(&cluster, &run, None).await;
+    let stored = cluster.state.lock().unwrap().run.clone().unwrap();
+    assert_eq!(stored.metadata.finalizers, None);
 }

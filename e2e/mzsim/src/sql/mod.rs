@@ -292,6 +292,13 @@ impl Session {
                         if !created && !if_not_exists {
                             return Err(error("42710", format!("{kind} '{name}' already exists")));
                         }
+                        // mzsim keeps no secret values: the Secret's `contents` is empty.
+                        if created && *kind == "secret" {
+                            self.sim
+                                .secret_created(name, b"")
+                                .await
+                                .map_err(|e| error("XX000", e))?;
+                        }
                     }
                     CatalogChange::Drop {
                         kind,
@@ -301,6 +308,12 @@ impl Session {
                         let dropped = catalog.drop_item(kind, name).await.map_err(backend)?;
                         if !dropped && !if_exists {
                             return Err(error("42704", format!("unknown {kind} '{name}'")));
+                        }
+                        if dropped && *kind == "secret" {
+                            self.sim
+                                .secret_dropped(name)
+                                .await
+                                .map_err(|e| error("XX000", e))?;
                         }
                     }
                     CatalogChange::Privilege {

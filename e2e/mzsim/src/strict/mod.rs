@@ -84,6 +84,10 @@ pub struct Booted {
     /// The blob store, whose bucket must answer ([`crate::blob::reach`]); `None` outside
     /// strict mode.
     pub blob: Option<S3>,
+    /// The image's entrypoint sleeps forever after environmentd exits 0 (the environmentd
+    /// image's `src/environmentd/ci/entrypoint.sh`), so a fenced-out generation stays Running
+    /// and not Ready instead of restarting.
+    pub parks_after_graceful_exit: bool,
 }
 
 /// Checks a boot. `env` is the process environment.
@@ -106,5 +110,6 @@ pub fn check(
         env,
         kubernetes,
         blob: Some(blob),
+        parks_after_graceful_exit: image == Image::Environmentd,
     })
 }

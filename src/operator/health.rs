@@ -1,0 +1,92 @@
+//! The operator's health over HTTP, for the Deployment's probes: `/healthz` answers while the
+//! process serves at all (liveness), `/readyz` once the controller runs — the CRD answered and
+//! the watches started — and says why not before that (readiness).
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use axum::{Router, extract::State, http::StatusCode, routing::get};
+use tokio::net::TcpListener;
+use tracing::info;
+
+/// What the probes read.
+#[derive(Debug, Default)]
+pub struct Health {
+    ready: AtomicBool,
+}
+
+impl Health {
+    /// The controller runs: from now on `/readyz` answers 200.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    fn readyz(&self) -> (StatusCode, &'static str) {
+        if self.ready.load(Ordering::SeqCst) {
+            (StatusCode::OK, "ready: reconciling\n")
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the controller has not started (is the CRD installed?)\n",
+            )
+        }
+    }
+}
+
+/// Binds `addr` (an error names it) and serves the probes until the process ends.
+pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> Result<(), String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on --health-addr {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    info!(addr = %local, "serving /healthz and /readyz");
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|State(h): State<Arc<Health>>| async move { h.readyz() }),
+        )
+        .with_state(health);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the health server stopped");
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readyz_turns_ready_when_the_controller_runs_and_healthz_always_answers() {
+        let health = Arc::new(Health::default());
+        // A free port: bound, noted, released.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        serve(addr, health.clone()).await.unwrap();
+        let get = |path: &str| {
+            let url = format!("http://{addr}{path}");
+            async move {
+                let r = reqwest::get(url).await.unwrap();
+                (r.status().as_u16(), r.text().await.unwrap())
+            }
+        };
+        assert_eq!(get("/healthz").await, (200, "ok\n".into()));
+        let (code, body) = get("/readyz").await;
+        assert_eq!(code, 503);
+        assert!(body.contains("not ready"), "{body}");
+        health.set_ready();
+        assert_eq!(get("/readyz").await, (200, "ready: reconciling\n".into()));
+        // A port in use is an error naming the flag.
+        let err = serve(addr, health).await.unwrap_err();
+        assert!(err.contains("--health-addr"), "{err}");
+    }
+}
