@@ -80,6 +80,26 @@ pub enum Command {
         /// Log lines as text, or as one JSON object per line (for log collectors).
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Serve the validating admission webhook (`/validate`, TLS) on this address.
+        #[arg(long, env = "WEBHOOK_ADDR")]
+        webhook_addr: Option<std::net::SocketAddr>,
+        /// A name the apiserver reaches the webhook by (DNS name or IP address; repeatable):
+        /// the generated certificate is for these.
+        #[arg(long = "webhook-host")]
+        webhook_hosts: Vec<String>,
+        /// Serve `tls.crt`/`tls.key` from this directory (a cert-manager Secret) instead of
+        /// generating a certificate; the CA is then cert-manager's to inject.
+        #[arg(long)]
+        webhook_cert_dir: Option<std::path::PathBuf>,
+        /// The ValidatingWebhookConfiguration whose `caBundle` gets the generated CA.
+        #[arg(long, default_value = "scenario-operator")]
+        webhook_configuration: String,
+        /// Reconcile only while holding this Lease (leader election among replicas), in
+        /// `--lease-namespace`; the identity is `HOSTNAME` (the pod name).
+        #[arg(long)]
+        leader_election_lease: Option<String>,
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        lease_namespace: String,
     },
 }
 
@@ -148,12 +168,38 @@ pub fn run(cli: Cli) -> ExitCode {
             concurrency,
             health_addr,
             log_format,
+            webhook_addr,
+            webhook_hosts,
+            webhook_cert_dir,
+            webhook_configuration,
+            leader_election_lease,
+            lease_namespace,
         } => {
+            let lease = leader_election_lease.map(|name| crate::operator::leader::LeaseSettings {
+                namespace: lease_namespace,
+                name,
+                // Two processes must never share an identity: without a pod name, the pid
+                // and the start time make one.
+                identity: std::env::var("HOSTNAME").unwrap_or_else(|_| {
+                    let t = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    format!("scenario-operator-{}-{}", std::process::id(), t.as_millis())
+                }),
+            });
+            let webhook = webhook_addr.map(|addr| crate::operator::WebhookSettings {
+                addr,
+                hosts: webhook_hosts,
+                cert_dir: webhook_cert_dir,
+                configuration: webhook_configuration,
+            });
             let settings = crate::operator::Settings {
                 namespace,
                 pod_ip_addresses,
                 concurrency,
                 health_addr,
+                webhook,
+                lease,
             };
             run_operator(settings, log_format)
         }

@@ -182,8 +182,17 @@ fn the_deployment_is_locked_down_and_probed() {
 #[ignore = "needs helm: run by ./test"]
 fn bad_values_are_refused_with_a_message() {
     let chart = chart();
-    let err = helm(&["template", "so", &chart, "--set", "replicas=2"]).unwrap_err();
-    assert!(err.contains("replicas > 1 needs leader election"), "{err}");
+    let sets = [
+        "--set",
+        "replicas=2",
+        "--set",
+        "leaderElection.enabled=false",
+    ];
+    let err = helm(&[&["template", "so", &chart][..], &sets].concat()).unwrap_err();
+    assert!(
+        err.contains("replicas > 1 needs leaderElection.enabled"),
+        "{err}"
+    );
     let err = helm(&["template", "so", &chart, "--set", "logFormat=xml"]).unwrap_err();
     assert!(
         err.contains("logFormat must be text or json, not \"xml\""),
@@ -198,4 +207,118 @@ fn the_chart_ships_the_crds_of_crds_dir() {
     for name in ["scenarioruns.mzcheck.dev", "vpcendpoints.materialize.cloud"] {
         assert!(text.contains(&format!("name: {name}")), "{name}");
     }
+}
+
+#[test]
+#[ignore = "needs helm: run by ./test"]
+fn the_webhook_judges_creates_only_and_gets_its_certificate_one_of_two_ways() {
+    // Default: the operator makes the certificate and may update that one configuration.
+    let docs = rendered(&[]);
+    let config = find(&docs, "ValidatingWebhookConfiguration", "scenario-operator").unwrap();
+    let hook = &config["webhooks"][0];
+    assert_eq!(
+        hook["rules"][0]["operations"],
+        serde_json::json!(["CREATE"])
+    );
+    assert_eq!(
+        hook["rules"][0]["resources"],
+        serde_json::json!(["scenarioruns"])
+    );
+    assert_eq!(hook["failurePolicy"], "Ignore");
+    assert_eq!(hook["timeoutSeconds"], 5);
+    assert_eq!(hook["sideEffects"], "None");
+    assert_eq!(
+        hook["clientConfig"]["service"]["name"],
+        "scenario-operator-webhook"
+    );
+    assert!(find(&docs, "Service", "scenario-operator-webhook").is_some());
+    let role = find(&docs, "ClusterRole", "scenario-operator-webhook").unwrap();
+    let rules = rules(role);
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].verbs, ["get", "update"]);
+    assert_eq!(
+        rules[0].resource_names.as_deref(),
+        Some(&["scenario-operator".to_string()][..])
+    );
+    let args = |docs: &[Value]| -> Vec<String> {
+        let d = find(docs, "Deployment", "scenario-operator").unwrap();
+        serde_json::from_value(d["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+            .unwrap()
+    };
+    let a = args(&docs);
+    assert!(
+        a.contains(&"--webhook-addr=0.0.0.0:9443".to_string()),
+        "{a:?}"
+    );
+    assert!(a.contains(&"--webhook-host=scenario-operator-webhook.operators.svc".to_string()));
+
+    // cert-manager: a Certificate, the CA injected, no rule to write the configuration.
+    let docs = rendered(&["webhook.certManager.enabled=true"]);
+    let config = find(&docs, "ValidatingWebhookConfiguration", "scenario-operator").unwrap();
+    assert_eq!(
+        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "operators/scenario-operator-webhook"
+    );
+    let cert = find(&docs, "Certificate", "scenario-operator-webhook").unwrap();
+    assert_eq!(cert["spec"]["secretName"], "scenario-operator-webhook-tls");
+    assert!(find(&docs, "Issuer", "scenario-operator-webhook").is_some());
+    assert!(find(&docs, "ClusterRole", "scenario-operator-webhook").is_none());
+    assert!(args(&docs).contains(&"--webhook-cert-dir=/tls".to_string()));
+
+    // A watched namespace: only its runs are judged.
+    let docs = rendered(&["watchNamespace=team-a"]);
+    let config = find(&docs, "ValidatingWebhookConfiguration", "scenario-operator").unwrap();
+    assert_eq!(
+        config["webhooks"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "team-a"
+    );
+
+    // Off: none of it.
+    let docs = rendered(&["webhook.enabled=false"]);
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["kind"] == "ValidatingWebhookConfiguration")
+    );
+    assert!(!args(&docs).iter().any(|a| a.starts_with("--webhook")));
+
+    let err = helm(&[
+        "template",
+        "so",
+        &chart(),
+        "--set",
+        "webhook.failurePolicy=Maybe",
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("webhook.failurePolicy must be Ignore or Fail"),
+        "{err}"
+    );
+}
+
+#[test]
+#[ignore = "needs helm: run by ./test"]
+fn replicas_elect_a_leader_on_one_lease_in_the_release_namespace() {
+    let docs = rendered(&["replicas=2"]);
+    let d = find(&docs, "Deployment", "scenario-operator").unwrap();
+    assert_eq!(d["spec"]["replicas"], 2);
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<String> = serde_json::from_value(c["args"].clone()).unwrap();
+    assert!(args.contains(&"--leader-election-lease=scenario-operator".to_string()));
+    let env = c["env"].as_array().unwrap();
+    assert!(env.iter().any(|e| e["name"] == "POD_NAMESPACE"
+        && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"));
+    let role = find(&docs, "Role", "scenario-operator-leader-election").unwrap();
+    assert_eq!(role["metadata"]["namespace"], "operators");
+    for rule in rules(role) {
+        assert_eq!(rule.resources.as_deref(), Some(&["leases".to_string()][..]));
+        if rule.verbs != ["create"] {
+            assert_eq!(
+                rule.resource_names.as_deref(),
+                Some(&["scenario-operator".to_string()][..])
+            );
+        }
+    }
+    let off = rendered(&["leaderElection.enabled=false"]);
+    assert!(find(&off, "Role", "scenario-operator-leader-election").is_none());
 }

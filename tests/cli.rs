@@ -41,6 +41,34 @@ fn examples_plan_cleanly() {
     }
 }
 
+/// The runs the e2e expects the admission webhook to refuse are refused by the planner
+/// offline too, with the message their annotation names (so the e2e cannot pass vacuously).
+#[test]
+fn admission_cases_are_refused_by_the_planner_with_their_expected_message() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/admission");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("mzcheck.dev/expected-refusal: "))
+            .unwrap_or_else(|| panic!("{}: no expected-refusal", path.display()))
+            .trim_matches('"')
+            .to_string();
+        let out = bin().arg("plan").arg(&path).output().unwrap();
+        assert!(!out.status.success(), "{} planned", path.display());
+        assert!(
+            stderr(&out).contains(&expected),
+            "{}: {}",
+            path.display(),
+            stderr(&out)
+        );
+        seen += 1;
+    }
+    assert!(seen >= 5, "only {seen} admission cases");
+}
+
 #[test]
 fn table_numbers_steps_and_marks_implicit_ones() {
     let out = plan(

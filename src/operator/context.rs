@@ -19,6 +19,22 @@ pub struct Settings {
     pub concurrency: u16,
     /// Where `/healthz` and `/readyz` are served (none: not served).
     pub health_addr: Option<std::net::SocketAddr>,
+    /// The admission webhook (none: not served).
+    pub webhook: Option<WebhookSettings>,
+    /// Leader election (none: this process reconciles alone).
+    pub lease: Option<super::leader::LeaseSettings>,
+}
+
+/// How the admission webhook is served.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub addr: std::net::SocketAddr,
+    /// Names the generated certificate is for (DNS names or IP addresses).
+    pub hosts: Vec<String>,
+    /// `tls.crt`/`tls.key` to serve instead of generating (cert-manager).
+    pub cert_dir: Option<std::path::PathBuf>,
+    /// The ValidatingWebhookConfiguration whose `caBundle` gets the generated CA.
+    pub configuration: String,
 }
 
 /// The real implementation of every IO trait ([`super::io`]).

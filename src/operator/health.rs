@@ -15,20 +15,51 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 /// What the probes read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
     ready: AtomicBool,
+    /// Waiting for the Lease (leader election): ready, as it serves the webhook.
+    standby: AtomicBool,
+    /// The webhook's CA is in its configuration (true when there is nothing to install).
+    webhook_ready: AtomicBool,
 }
 
 impl Health {
-    /// The controller runs: from now on `/readyz` answers 200.
+    /// `webhook_pending`: ready only once [`Health::set_webhook_ready`] is called too.
+    pub fn new(webhook_pending: bool) -> Health {
+        Health {
+            ready: AtomicBool::new(false),
+            standby: AtomicBool::new(false),
+            webhook_ready: AtomicBool::new(!webhook_pending),
+        }
+    }
+
+    /// The controller runs.
     pub fn set_ready(&self) {
+        self.standby.store(false, Ordering::SeqCst);
         self.ready.store(true, Ordering::SeqCst);
     }
 
+    /// Another process holds the Lease; this one waits for it.
+    pub fn set_standby(&self) {
+        self.standby.store(true, Ordering::SeqCst);
+    }
+
+    /// The webhook's generated CA is in the ValidatingWebhookConfiguration.
+    pub fn set_webhook_ready(&self) {
+        self.webhook_ready.store(true, Ordering::SeqCst);
+    }
+
     fn readyz(&self) -> (StatusCode, &'static str) {
-        if self.ready.load(Ordering::SeqCst) {
+        if !self.webhook_ready.load(Ordering::SeqCst) {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the webhook's CA is not in its ValidatingWebhookConfiguration yet\n",
+            )
+        } else if self.ready.load(Ordering::SeqCst) {
             (StatusCode::OK, "ready: reconciling\n")
+        } else if self.standby.load(Ordering::SeqCst) {
+            (StatusCode::OK, "ready: standby, waiting for the Lease\n")
         } else {
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -66,7 +97,7 @@ mod tests {
 
     #[tokio::test]
     async fn readyz_turns_ready_when_the_controller_runs_and_healthz_always_answers() {
-        let health = Arc::new(Health::default());
+        let health = Arc::new(Health::new(true));
         // A free port: bound, noted, released.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -83,6 +114,13 @@ mod tests {
         let (code, body) = get("/readyz").await;
         assert_eq!(code, 503);
         assert!(body.contains("not ready"), "{body}");
+        health.set_standby();
+        let (code, body) = get("/readyz").await;
+        assert_eq!(code, 503);
+        assert!(body.contains("webhook's CA"), "{body}");
+        health.set_webhook_ready();
+        let standby = (200, "ready: standby, waiting for the Lease\n".to_string());
+        assert_eq!(get("/readyz").await, standby);
         health.set_ready();
         assert_eq!(get("/readyz").await, (200, "ready: reconciling\n".into()));
         // A port in use is an error naming the flag.

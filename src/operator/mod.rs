@@ -7,7 +7,9 @@
 //!
 //! Modules depend one way: `reconcile` → `actions` → `checks` → `check_sources` → `render`,
 //! all of them → `io`/`outcome`/`error` (leaves); `kube` and `clients` implement `io` for the
-//! [`context::Context`]; nothing imports this file's items.
+//! [`context::Context`]; nothing imports this file's items. Beside the controller, this file
+//! starts the process's servers — `health` (probes), `webhook` (admission) — and waits for
+//! the Lease (`leader`) before reconciling.
 
 pub mod actions;
 pub mod check_sources;
@@ -19,10 +21,12 @@ pub mod error;
 pub mod health;
 pub mod io;
 pub mod kube;
+pub mod leader;
 pub mod outcome;
 pub mod reconcile;
 pub mod render;
 pub mod transition;
+pub mod webhook;
 
 use std::{sync::Arc, time::Duration};
 
@@ -44,7 +48,7 @@ use k8s_openapi::{
 };
 use tracing::{Instrument, error, info, warn};
 
-pub use self::context::{Context, Settings};
+pub use self::context::{Context, Settings, WebhookSettings};
 use self::{
     error::{Class, Error},
     reconcile::After,
@@ -81,9 +85,23 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("HOSTNAME").ok(),
     };
-    let health = Arc::new(health::Health::default());
+    let tls = settings.webhook.as_ref().map(webhook_tls).transpose()?;
+    let ca_pending = tls.as_ref().is_some_and(|t| t.ca_pem.is_some());
+    let health = Arc::new(health::Health::new(ca_pending));
     if let Some(addr) = settings.health_addr {
         health::serve(addr, health.clone()).await?;
+    }
+    if let (Some(w), Some(tls)) = (&settings.webhook, &tls) {
+        webhook::serve(w.addr, tls).await?;
+        if let Some(ca) = tls.ca_pem.clone() {
+            let (client, name, health) = (client.clone(), w.configuration.clone(), health.clone());
+            tokio::spawn(async move {
+                match webhook::install_ca(client, &name, &ca).await {
+                    Ok(()) => health.set_webhook_ready(),
+                    Err(e) => error!("{e}"),
+                }
+            });
+        }
     }
     let recorder = Recorder::new(client.clone(), reporter);
     let ctx = Arc::new(Context::new(
@@ -100,6 +118,10 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
     // Pods belong to StatefulSets, not to runs: map them back to their run by label, so a pod
     // becoming Ready or restarting wakes its run at once.
     let run_pods = watcher::Config::default().labels(&names::run_label());
+    if let Some(lease) = &settings.lease {
+        health.set_standby();
+        leader::acquire(client.clone(), lease).await?;
+    }
     info!(namespace = ?settings.namespace, "scenario-operator running");
     health.set_ready();
     Controller::new(runs, watcher::Config::default())
@@ -120,6 +142,19 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
         })
         .await;
     Ok(())
+}
+
+/// The webhook's certificate: cert-manager's from a directory, or generated for its hosts.
+fn webhook_tls(w: &WebhookSettings) -> Result<webhook::Tls, String> {
+    match &w.cert_dir {
+        Some(dir) => webhook::Tls::from_dir(dir),
+        None if w.hosts.is_empty() => Err(
+            "--webhook-addr without --webhook-cert-dir needs --webhook-host: the names the \
+             apiserver reaches the webhook by (e.g. scenario-operator-webhook.<ns>.svc)"
+                .into(),
+        ),
+        None => webhook::Tls::generate(&w.hosts),
+    }
 }
 
 fn key(run: &ScenarioRun) -> String {

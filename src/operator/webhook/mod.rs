@@ -1,0 +1,213 @@
+//! The validating admission webhook: `POST /validate` over TLS runs the planner (with inline
+//! check compilation, as `scenario-operator plan` does) on every ScenarioRun created, so
+//! `kubectl apply` of a run the planner refuses fails at once with its message and field path,
+//! and nothing is stored.
+//!
+//! Certificates: either generated here at start (a CA and a serving certificate for the
+//! `--webhook-host` names, kept in memory only) with the CA written into the
+//! ValidatingWebhookConfiguration's `caBundle`, or read from a directory (`tls.crt`,
+//! `tls.key`: a cert-manager Certificate's Secret, whose CA cert-manager injects itself).
+
+use std::{convert::Infallible, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Method, Request, Response, StatusCode, body::Incoming, service::service_fn};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::{ByteString, api::admissionregistration::v1::ValidatingWebhookConfiguration};
+use kube::{
+    Api, Client,
+    api::PostParams,
+    core::{
+        DynamicObject,
+        admission::{AdmissionResponse, AdmissionReview, Operation},
+    },
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::{api::v1alpha1::ScenarioRun, plan};
+
+/// Largest AdmissionReview accepted (the apiserver's own request limit is 3 MiB).
+const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// The planner's verdict on one AdmissionReview: allowed, or denied with the message the run's
+/// status would have shown. Only CREATE is judged: the spec is immutable afterwards (CEL), and
+/// status and finalizer updates must never be blocked.
+pub fn review(review: AdmissionReview<ScenarioRun>) -> AdmissionReview<DynamicObject> {
+    let request = match review.try_into() {
+        Ok(r) => r,
+        Err(e) => return AdmissionResponse::invalid(e).into_review(),
+    };
+    let request: kube::core::admission::AdmissionRequest<ScenarioRun> = request;
+    let response = AdmissionResponse::from(&request);
+    if request.operation != Operation::Create {
+        return response.into_review();
+    }
+    let Some(run) = &request.object else {
+        return response.deny("no object in the request").into_review();
+    };
+    match plan::plan(&run.spec) {
+        Ok(_) => response.into_review(),
+        Err(errors) => response
+            .deny(format!("the plan was refused: {errors}"))
+            .into_review(),
+    }
+}
+
+/// The serving certificate and, when generated here, the CA that signed it.
+pub struct Tls {
+    config: Arc<rustls::ServerConfig>,
+    /// PEM of the CA for `caBundle`; `None` when the certificate came from a directory.
+    pub ca_pem: Option<String>,
+}
+
+impl Tls {
+    /// A fresh CA and a certificate for `hosts` (DNS names or IP addresses) signed by it. The
+    /// keys never leave the process: a restart makes new ones and writes the new CA.
+    pub fn generate(hosts: &[String]) -> Result<Tls, String> {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let err = |e: rcgen::Error| format!("generating the webhook certificate: {e}");
+        let ca_key = KeyPair::generate().map_err(err)?;
+        let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ca.distinguished_name
+            .push(DnType::CommonName, "scenario-operator webhook CA");
+        let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().map_err(err)?;
+        let mut leaf = CertificateParams::new(hosts.to_vec()).map_err(err)?;
+        leaf.distinguished_name
+            .push(DnType::CommonName, "scenario-operator webhook");
+        let cert = leaf.signed_by(&key, &issuer).map_err(err)?;
+        let chain = vec![cert.der().clone()];
+        let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| e.to_string())?;
+        Ok(Tls {
+            config: server_config(chain, key)?,
+            ca_pem: Some(ca_cert.pem()),
+        })
+    }
+
+    /// `tls.crt` and `tls.key` from `dir` (a mounted cert-manager Secret).
+    pub fn from_dir(dir: &Path) -> Result<Tls, String> {
+        let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        let chain = CertificateDer::pem_file_iter(&crt)
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("reading {}: {e}", crt.display()))?;
+        let key = PrivateKeyDer::from_pem_file(&key)
+            .map_err(|e| format!("reading {}: {e}", key.display()))?;
+        Ok(Tls {
+            config: server_config(chain, key)?,
+            ca_pem: None,
+        })
+    }
+}
+
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| format!("the webhook certificate: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Binds `addr` (an error names it) and serves `/validate` until the process ends.
+pub async fn serve(addr: SocketAddr, tls: &Tls) -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on --webhook-addr {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    info!(addr = %local, "serving the admission webhook (/validate)");
+    tokio::spawn(async move {
+        loop {
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    warn!(error = %e, "webhook: accept failed");
+                    continue;
+                }
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(handle));
+                if let Err(e) = conn.await {
+                    warn!(error = %e, "webhook: connection failed");
+                }
+            });
+        }
+    });
+    Ok(local)
+}
+
+async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = |code: StatusCode, body: Vec<u8>| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = code;
+        r
+    };
+    if req.method() != Method::POST || req.uri().path() != "/validate" {
+        return Ok(reply(StatusCode::NOT_FOUND, b"not found\n".to_vec()));
+    }
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return Ok(reply(StatusCode::BAD_REQUEST, e.to_string().into_bytes())),
+    };
+    let parsed: AdmissionReview<ScenarioRun> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = format!("not an AdmissionReview of a ScenarioRun: {e}\n");
+            return Ok(reply(StatusCode::BAD_REQUEST, msg.into_bytes()));
+        }
+    };
+    let out = serde_json::to_vec(&review(parsed)).expect("an AdmissionReview serializes");
+    let mut r = reply(StatusCode::OK, out);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
+
+/// Writes `ca_pem` into every webhook of the ValidatingWebhookConfiguration `name`, retrying
+/// on conflicts and while it does not exist yet (the chart may create it after the operator).
+pub async fn install_ca(client: Client, name: &str, ca_pem: &str) -> Result<(), String> {
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(client);
+    let mut last = String::new();
+    for _ in 0..30 {
+        match api.get_opt(name).await {
+            Ok(Some(mut config)) => {
+                for w in config.webhooks.iter_mut().flatten() {
+                    w.client_config.ca_bundle = Some(ByteString(ca_pem.as_bytes().to_vec()));
+                }
+                // The resourceVersion from the GET makes this a compare-and-swap.
+                match api.replace(name, &PostParams::default(), &config).await {
+                    Ok(_) => {
+                        info!(name, "wrote the webhook CA into caBundle");
+                        return Ok(());
+                    }
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            Ok(None) => last = format!("ValidatingWebhookConfiguration {name} does not exist"),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(format!(
+        "cannot write the webhook CA into ValidatingWebhookConfiguration {name}: {last}"
+    ))
+}
+
+#[cfg(test)]
+mod tests;

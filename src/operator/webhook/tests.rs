@@ -1,0 +1,116 @@
+//! The webhook's verdicts, and a real TLS round trip with a generated certificate.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+
+fn admission(operation: &str, spec: Value) -> AdmissionReview<ScenarioRun> {
+    serde_json::from_value(json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": "mzcheck.dev", "version": "v1alpha1", "kind": "ScenarioRun"},
+            "resource": {"group": "mzcheck.dev", "version": "v1alpha1", "resource": "scenarioruns"},
+            "name": "r", "namespace": "ns", "operation": operation,
+            "userInfo": {"username": "someone"},
+            "object": {
+                "apiVersion": "mzcheck.dev/v1alpha1", "kind": "ScenarioRun",
+                "metadata": {"name": "r", "namespace": "ns"},
+                "spec": spec,
+            },
+            "dryRun": false,
+        },
+    }))
+    .unwrap()
+}
+
+fn spec(actions: Value) -> Value {
+    json!({
+        "versions": {"current": "v26.2.0", "previous": ["v26.1.0"]},
+        "environment": {"backendSecretName": "backend"},
+        "actions": actions,
+    })
+}
+
+fn verdict(review: &AdmissionReview<DynamicObject>) -> (bool, String) {
+    let r = review.response.as_ref().unwrap();
+    (r.allowed, r.result.message.clone())
+}
+
+#[test]
+fn a_run_the_planner_refuses_is_denied_with_its_message_and_field_path() {
+    let bad = spec(
+        json!([{"action": "StartMz", "mzService": "a"}, {"action": "PromoteMz", "mzService": "a"}]),
+    );
+    let (allowed, message) = verdict(&review(admission("CREATE", bad.clone())));
+    assert!(!allowed);
+    assert!(
+        message.starts_with("the plan was refused: spec.actions[1]"),
+        "{message}"
+    );
+    assert!(message.contains("PromoteMz"), "{message}");
+    // The response answers the request it was given.
+    let r = review(admission("CREATE", bad.clone()));
+    assert_eq!(
+        r.response.unwrap().uid,
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
+    // Only creation is judged: updates (status, finalizers) always pass.
+    assert!(verdict(&review(admission("UPDATE", bad))).0);
+    let good = spec(json!([{"action": "StartMz", "mzService": "a"}]));
+    assert!(verdict(&review(admission("CREATE", good.clone()))).0);
+    // The issue's other example: a previous version above the current one.
+    let mut upside_down = good;
+    upside_down["versions"]["previous"] = json!(["v27.0.0"]);
+    let (allowed, message) = verdict(&review(admission("CREATE", upside_down)));
+    assert!(!allowed);
+    assert_eq!(
+        message,
+        "the plan was refused: spec.versions.previous[0]: v27.0.0 is not below versions.current \
+         v26.2.0"
+    );
+}
+
+#[tokio::test]
+async fn the_webhook_answers_over_tls_with_a_certificate_its_ca_verifies() {
+    let tls = Tls::generate(&["127.0.0.1".to_string()]).unwrap();
+    let addr = serve("127.0.0.1:0".parse().unwrap(), &tls).await.unwrap();
+    // A client that trusts only the generated CA, as the apiserver does with caBundle.
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = CertificateDer::from_pem_slice(tls.ca_pem.as_ref().unwrap().as_bytes()).unwrap();
+    roots.add(ca).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut stream = connector.connect(name, tcp).await.unwrap();
+    let body = serde_json::to_vec(&admission(
+        "CREATE",
+        spec(json!([{"action": "PromoteMz", "mzService": "a"}])),
+    ))
+    .unwrap();
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let json: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(json["response"]["allowed"], false, "{json}");
+    let message = json["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.contains("the plan was refused"), "{message}");
+}
