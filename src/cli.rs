@@ -63,44 +63,63 @@ pub enum Command {
         timeout: u64,
     },
     /// Run the operator: watch ScenarioRuns and execute them (kubeconfig or in-cluster config).
-    Run {
-        /// Watch only this namespace (default: all namespaces).
-        #[arg(long, env = "WATCH_NAMESPACE")]
-        namespace: Option<String>,
-        /// Reach environmentd by pod IP rather than the pods' DNS names: for running the
-        /// operator outside the cluster network, where pod IPs route but cluster DNS does not.
-        #[arg(long, env = "SCENARIO_OPERATOR_POD_IP_ADDRESSES")]
-        pod_ip_addresses: bool,
-        /// How many runs are reconciled at once.
-        #[arg(long, default_value_t = 8)]
-        concurrency: u16,
-        /// Serve `/healthz` and `/readyz` on this address (the chart's probes).
-        #[arg(long, env = "HEALTH_ADDR")]
-        health_addr: Option<std::net::SocketAddr>,
-        /// Log lines as text, or as one JSON object per line (for log collectors).
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
-        /// Serve the validating admission webhook (`/validate`, TLS) on this address.
-        #[arg(long, env = "WEBHOOK_ADDR")]
-        webhook_addr: Option<std::net::SocketAddr>,
-        /// A name the apiserver reaches the webhook by (DNS name or IP address; repeatable):
-        /// the generated certificate is for these.
-        #[arg(long = "webhook-host")]
-        webhook_hosts: Vec<String>,
-        /// Serve `tls.crt`/`tls.key` from this directory (a cert-manager Secret) instead of
-        /// generating a certificate; the CA is then cert-manager's to inject.
-        #[arg(long)]
-        webhook_cert_dir: Option<std::path::PathBuf>,
-        /// The ValidatingWebhookConfiguration whose `caBundle` gets the generated CA.
-        #[arg(long, default_value = "scenario-operator")]
-        webhook_configuration: String,
-        /// Reconcile only while holding this Lease (leader election among replicas), in
-        /// `--lease-namespace`; the identity is `HOSTNAME` (the pod name).
-        #[arg(long)]
-        leader_election_lease: Option<String>,
-        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
-        lease_namespace: String,
-    },
+    Run(Box<RunArgs>),
+}
+
+/// `scenario-operator run`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Reach environmentd by pod IP rather than the pods' DNS names: for running the
+    /// operator outside the cluster network, where pod IPs route but cluster DNS does not.
+    #[arg(long, env = "SCENARIO_OPERATOR_POD_IP_ADDRESSES")]
+    pod_ip_addresses: bool,
+    /// How many runs are reconciled at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: u16,
+    /// Serve `/healthz` and `/readyz` on this address (the chart's probes).
+    #[arg(long, env = "HEALTH_ADDR")]
+    health_addr: Option<std::net::SocketAddr>,
+    /// Log lines as text, or as one JSON object per line (for log collectors).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Serve the validating admission webhook (`/validate`, TLS) on this address.
+    #[arg(long, env = "WEBHOOK_ADDR")]
+    webhook_addr: Option<std::net::SocketAddr>,
+    /// A name the apiserver reaches the webhook by (DNS name or IP address; repeatable):
+    /// the generated certificate is for these.
+    #[arg(long = "webhook-host")]
+    webhook_hosts: Vec<String>,
+    /// Serve `tls.crt`/`tls.key` from this directory (a cert-manager Secret) instead of
+    /// generating a certificate; the CA is then cert-manager's to inject.
+    #[arg(long)]
+    webhook_cert_dir: Option<std::path::PathBuf>,
+    /// The ValidatingWebhookConfiguration whose `caBundle` gets the generated CA.
+    #[arg(long, default_value = "scenario-operator")]
+    webhook_configuration: String,
+    /// `NAMESPACE/NAME` of the Secret holding the CA every replica issues its webhook
+    /// certificate from (made by the first). Without it each process makes its own CA,
+    /// which is right for one replica only.
+    #[arg(long, value_parser = parse_namespaced)]
+    webhook_ca_secret: Option<(String, String)>,
+    /// Reconcile only while holding this Lease (leader election among replicas), in
+    /// `--lease-namespace`; the identity is `HOSTNAME` (the pod name).
+    #[arg(long)]
+    leader_election_lease: Option<String>,
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+}
+
+/// `NAMESPACE/NAME`.
+fn parse_namespaced(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        _ => Err(format!("{s:?} is not NAMESPACE/NAME")),
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,19 +181,21 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Run {
-            namespace,
-            pod_ip_addresses,
-            concurrency,
-            health_addr,
-            log_format,
-            webhook_addr,
-            webhook_hosts,
-            webhook_cert_dir,
-            webhook_configuration,
-            leader_election_lease,
-            lease_namespace,
-        } => {
+        Command::Run(args) => {
+            let RunArgs {
+                namespace,
+                pod_ip_addresses,
+                concurrency,
+                health_addr,
+                log_format,
+                webhook_addr,
+                webhook_hosts,
+                webhook_cert_dir,
+                webhook_configuration,
+                webhook_ca_secret,
+                leader_election_lease,
+                lease_namespace,
+            } = *args;
             let lease = leader_election_lease.map(|name| crate::operator::leader::LeaseSettings {
                 namespace: lease_namespace,
                 name,
@@ -192,9 +213,11 @@ pub fn run(cli: Cli) -> ExitCode {
                 hosts: webhook_hosts,
                 cert_dir: webhook_cert_dir,
                 configuration: webhook_configuration,
+                ca_secret: webhook_ca_secret,
             });
             let settings = crate::operator::Settings {
-                namespace,
+                // The chart sets WATCH_NAMESPACE to "" for all namespaces.
+                namespace: namespace.filter(|n| !n.is_empty()),
                 pod_ip_addresses,
                 concurrency,
                 health_addr,

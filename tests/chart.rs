@@ -1,6 +1,7 @@
 //! The Helm chart as Helm renders it (`helm lint --strict`, `helm template`, the helm binary
 //! `e2e/cluster build` makes, on PATH inside `e2e/cluster exec`): it lints with default and
-//! non-default values; the operator's own rules never touch Secrets (least privilege), it may
+//! non-default values; the operator's own rules never touch Secrets (least privilege; its one
+//! Secret rule is the webhook CA's, by name, in its own namespace), it may
 //! bind only environmentd's ClusterRole, the Secret preflight's GET is opt-in; a watched
 //! namespace turns the operator's rules into a Role there; the Deployment is non-root with a
 //! read-only root filesystem and probes on /healthz and /readyz; bad values are refused.
@@ -233,11 +234,11 @@ fn the_webhook_judges_creates_only_and_gets_its_certificate_one_of_two_ways() {
     );
     assert!(find(&docs, "Service", "scenario-operator-webhook").is_some());
     let role = find(&docs, "ClusterRole", "scenario-operator-webhook").unwrap();
-    let rules = rules(role);
-    assert_eq!(rules.len(), 1);
-    assert_eq!(rules[0].verbs, ["get", "update"]);
+    let config_rules = rules(role);
+    assert_eq!(config_rules.len(), 1);
+    assert_eq!(config_rules[0].verbs, ["get", "update"]);
     assert_eq!(
-        rules[0].resource_names.as_deref(),
+        config_rules[0].resource_names.as_deref(),
         Some(&["scenario-operator".to_string()][..])
     );
     let args = |docs: &[Value]| -> Vec<String> {
@@ -250,6 +251,24 @@ fn the_webhook_judges_creates_only_and_gets_its_certificate_one_of_two_ways() {
         a.contains(&"--webhook-addr=0.0.0.0:9443".to_string()),
         "{a:?}"
     );
+    assert!(a.contains(&"--webhook-ca-secret=operators/scenario-operator-webhook-ca".to_string()));
+    // The replicas' shared CA: the operator's one Secret rule, naming that Secret only.
+    let ca = find(&docs, "Role", "scenario-operator-webhook-ca").unwrap();
+    assert_eq!(ca["metadata"]["namespace"], "operators");
+    for rule in rules(ca) {
+        assert_eq!(
+            rule.resources.as_deref(),
+            Some(&["secrets".to_string()][..])
+        );
+        match rule.verbs.as_slice() {
+            [v] if v == "create" => {}
+            [v] if v == "get" => assert_eq!(
+                rule.resource_names.as_deref(),
+                Some(&["scenario-operator-webhook-ca".to_string()][..])
+            ),
+            other => panic!("unexpected verbs {other:?}"),
+        }
+    }
     assert!(a.contains(&"--webhook-host=scenario-operator-webhook.operators.svc".to_string()));
 
     // cert-manager: a Certificate, the CA injected, no rule to write the configuration.
@@ -263,6 +282,7 @@ fn the_webhook_judges_creates_only_and_gets_its_certificate_one_of_two_ways() {
     assert_eq!(cert["spec"]["secretName"], "scenario-operator-webhook-tls");
     assert!(find(&docs, "Issuer", "scenario-operator-webhook").is_some());
     assert!(find(&docs, "ClusterRole", "scenario-operator-webhook").is_none());
+    assert!(find(&docs, "Role", "scenario-operator-webhook-ca").is_none());
     assert!(args(&docs).contains(&"--webhook-cert-dir=/tls".to_string()));
 
     // A watched namespace: only its runs are judged.

@@ -35,6 +35,8 @@ pub struct WebhookSettings {
     pub cert_dir: Option<std::path::PathBuf>,
     /// The ValidatingWebhookConfiguration whose `caBundle` gets the generated CA.
     pub configuration: String,
+    /// The Secret (namespace, name) holding the CA the replicas share.
+    pub ca_secret: Option<(String, String)>,
 }
 
 /// The real implementation of every IO trait ([`super::io`]).

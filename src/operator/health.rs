@@ -1,11 +1,13 @@
 //! The operator's health over HTTP, for the Deployment's probes: `/healthz` answers while the
 //! process serves at all (liveness), `/readyz` once the controller runs — the CRD answered and
-//! the watches started — and says why not before that (readiness).
+//! the watches started — or waits as the standby, and says why not before that (readiness);
+//! and Prometheus' `/metrics` ([`super::metrics`]).
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -14,14 +16,17 @@ use axum::{Router, extract::State, http::StatusCode, routing::get};
 use tokio::net::TcpListener;
 use tracing::info;
 
+/// Counts runs by phase, for `/metrics` (set once the controller's cache exists).
+type Phases = Box<dyn Fn() -> BTreeMap<String, i64> + Send + Sync>;
+
 /// What the probes read.
-#[derive(Debug)]
 pub struct Health {
     ready: AtomicBool,
     /// Waiting for the Lease (leader election): ready, as it serves the webhook.
     standby: AtomicBool,
     /// The webhook's CA is in its configuration (true when there is nothing to install).
     webhook_ready: AtomicBool,
+    phases: OnceLock<Phases>,
 }
 
 impl Health {
@@ -31,7 +36,18 @@ impl Health {
             ready: AtomicBool::new(false),
             standby: AtomicBool::new(false),
             webhook_ready: AtomicBool::new(!webhook_pending),
+            phases: OnceLock::new(),
         }
+    }
+
+    /// Where `/metrics` reads runs by phase from.
+    pub fn set_phases(&self, phases: impl Fn() -> BTreeMap<String, i64> + Send + Sync + 'static) {
+        let _ = self.phases.set(Box::new(phases));
+    }
+
+    fn metrics(&self) -> String {
+        let phases = self.phases.get().map(|f| f()).unwrap_or_default();
+        super::metrics::render(&phases)
     }
 
     /// The controller runs.
@@ -75,12 +91,16 @@ pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> Result<(), String> 
         .await
         .map_err(|e| format!("cannot listen on --health-addr {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    info!(addr = %local, "serving /healthz and /readyz");
+    info!(addr = %local, "serving /healthz, /readyz and /metrics");
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/readyz",
             get(|State(h): State<Arc<Health>>| async move { h.readyz() }),
+        )
+        .route(
+            "/metrics",
+            get(|State(h): State<Arc<Health>>| async move { h.metrics() }),
         )
         .with_state(health);
     tokio::spawn(async move {

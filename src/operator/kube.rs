@@ -42,6 +42,7 @@ async fn call<T>(
     what: impl Fn() -> String,
     f: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, KubeError> {
+    super::metrics::api_call(what().split(' ').next().unwrap_or_default());
     match tokio::time::timeout(CALL_TIMEOUT, f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(KubeError::from_kube(what(), e)),

@@ -22,6 +22,7 @@ pub mod health;
 pub mod io;
 pub mod kube;
 pub mod leader;
+pub mod metrics;
 pub mod outcome;
 pub mod reconcile;
 pub mod render;
@@ -85,7 +86,10 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
         controller: FIELD_MANAGER.into(),
         instance: std::env::var("HOSTNAME").ok(),
     };
-    let tls = settings.webhook.as_ref().map(webhook_tls).transpose()?;
+    let tls = match &settings.webhook {
+        Some(w) => Some(webhook_tls(client.clone(), w).await?),
+        None => None,
+    };
     let ca_pending = tls.as_ref().is_some_and(|t| t.ca_pem.is_some());
     let health = Arc::new(health::Health::new(ca_pending));
     if let Some(addr) = settings.health_addr {
@@ -96,10 +100,7 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
         if let Some(ca) = tls.ca_pem.clone() {
             let (client, name, health) = (client.clone(), w.configuration.clone(), health.clone());
             tokio::spawn(async move {
-                match webhook::install_ca(client, &name, &ca).await {
-                    Ok(()) => health.set_webhook_ready(),
-                    Err(e) => error!("{e}"),
-                }
+                webhook::keep_ca(client, &name, &ca, || health.set_webhook_ready()).await
             });
         }
     }
@@ -118,13 +119,27 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
     // Pods belong to StatefulSets, not to runs: map them back to their run by label, so a pod
     // becoming Ready or restarting wakes its run at once.
     let run_pods = watcher::Config::default().labels(&names::run_label());
-    if let Some(lease) = &settings.lease {
-        health.set_standby();
-        leader::acquire(client.clone(), lease).await?;
-    }
+    let held = match &settings.lease {
+        Some(lease) => {
+            health.set_standby();
+            Some(leader::acquire(client.clone(), lease).await?)
+        }
+        None => None,
+    };
     info!(namespace = ?settings.namespace, "scenario-operator running");
+    let controller = Controller::new(runs, watcher::Config::default());
+    let store = controller.store();
+    health.set_phases(move || {
+        let mut phases = std::collections::BTreeMap::new();
+        for run in store.state() {
+            let phase = run.status.as_ref().and_then(|s| s.phase);
+            let phase = phase.map_or("Pending".to_string(), |p| format!("{p:?}"));
+            *phases.entry(phase).or_insert(0) += 1;
+        }
+        phases
+    });
     health.set_ready();
-    Controller::new(runs, watcher::Config::default())
+    controller
         .owns(api::<StatefulSet>(&client, &settings.namespace), owned)
         .watches(api::<Pod>(&client, &settings.namespace), run_pods, |pod| {
             let run = pod.labels().get(&names::run_label())?.clone();
@@ -141,20 +156,30 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
             }
         })
         .await;
+    if let Some(held) = held {
+        held.release().await;
+    }
     Ok(())
 }
 
-/// The webhook's certificate: cert-manager's from a directory, or generated for its hosts.
-fn webhook_tls(w: &WebhookSettings) -> Result<webhook::Tls, String> {
-    match &w.cert_dir {
-        Some(dir) => webhook::Tls::from_dir(dir),
-        None if w.hosts.is_empty() => Err(
+/// The webhook's certificate: cert-manager's from a directory, or issued for its hosts from
+/// the CA the replicas share (or, without `--webhook-ca-secret`, one of this process's own).
+async fn webhook_tls(client: Client, w: &WebhookSettings) -> Result<webhook::Tls, String> {
+    if let Some(dir) = &w.cert_dir {
+        return webhook::Tls::from_dir(dir);
+    }
+    if w.hosts.is_empty() {
+        return Err(
             "--webhook-addr without --webhook-cert-dir needs --webhook-host: the names the \
              apiserver reaches the webhook by (e.g. scenario-operator-webhook.<ns>.svc)"
                 .into(),
-        ),
-        None => webhook::Tls::generate(&w.hosts),
+        );
     }
+    let ca = match &w.ca_secret {
+        Some((ns, name)) => webhook::shared_ca(client, ns, name).await?,
+        None => webhook::CaPem::generate()?,
+    };
+    webhook::Tls::issue(&ca, &w.hosts)
 }
 
 fn key(run: &ScenarioRun) -> String {
@@ -165,9 +190,17 @@ fn key(run: &ScenarioRun) -> String {
 async fn reconcile_run(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let (ns, name) = (cached.namespace().unwrap_or_default(), cached.name_any());
     let span = tracing::info_span!("reconcile", run = %name, namespace = %ns);
-    let after = reconcile::reconcile(ctx.as_ref(), &ns, &name, Timestamp::now())
+    let started = std::time::Instant::now();
+    let result = reconcile::reconcile(ctx.as_ref(), &ns, &name, Timestamp::now())
         .instrument(span)
-        .await?;
+        .await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(Error::Kube(e)) if e.class() == Class::Refused => "refused",
+        Err(_) => "transient",
+    };
+    metrics::reconciled(outcome, started.elapsed().as_secs_f64());
+    let after = result?;
     ctx.passed(&key(&cached));
     Ok(match after {
         After::Now => Requeue::requeue(Duration::ZERO),

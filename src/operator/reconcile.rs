@@ -24,7 +24,9 @@ use super::{
 use crate::{
     api::{
         names,
-        v1alpha1::{CleanupAction, Runtime, ScenarioRun, ScenarioRunStatus, reasons},
+        v1alpha1::{
+            CleanupAction, RunPhase, Runtime, ScenarioRun, ScenarioRunStatus, StepState, reasons,
+        },
     },
     plan::{self, Action, PlannedStep},
 };
@@ -233,6 +235,7 @@ async fn commit<C: Kube>(
 ) -> Result<After, Error> {
     if effect.write {
         ctx.write_status(run, status).await?;
+        super::metrics::steps_ended(run.status.as_ref(), status);
     }
     for event in &effect.events {
         ctx.publish(run, event).await;
@@ -259,8 +262,8 @@ async fn cleanup<C: Kube>(ctx: &C, run: &ScenarioRun, succeeded: bool) -> Result
     }
     let ns = run.metadata.namespace.as_deref().unwrap_or("default");
     let name = run.metadata.name.as_deref().unwrap_or_default();
-    // Before the account they are deleted as.
-    delete_environmentd_secrets(ctx, run).await?;
+    // Before the account they are deleted as (which exists here if a start made it).
+    delete_environmentd_secrets(ctx, run, false).await?;
     ctx.delete_run_objects(ns, name).await?;
     Ok(())
 }
@@ -286,25 +289,69 @@ async fn finalize<C: Kube>(ctx: &C, run: &ScenarioRun) -> Result<(), Error> {
     if !finalizers.contains(&ours) {
         return Ok(());
     }
-    delete_environmentd_secrets(ctx, run).await?;
+    if !cleaned_up(run) {
+        // A start made the account; if it is gone now, it went before the run.
+        let started = run.status.iter().flat_map(|s| &s.steps).any(|s| {
+            s.state != StepState::Pending && s.plan.get("action") == Some(&"StartMz".into())
+        });
+        delete_environmentd_secrets(ctx, run, started).await?;
+    }
     let rest: Vec<String> = finalizers.iter().filter(|f| **f != ours).cloned().collect();
     ctx.set_finalizers(run, &rest).await?;
     Ok(())
 }
 
+/// Whether the run ended and its cleanup (`spec.cleanup`: Delete) already deleted what it made,
+/// environmentd's Secrets with the account they were deleted as.
+fn cleaned_up(run: &ScenarioRun) -> bool {
+    let policy = match run.status.as_ref().and_then(|s| s.phase) {
+        Some(RunPhase::Succeeded) => run.spec.cleanup.on_success,
+        Some(RunPhase::Failed | RunPhase::Cancelled) => run.spec.cleanup.on_failure,
+        _ => return false,
+    };
+    policy == CleanupAction::Delete
+}
+
 /// Deletes the Secrets environmentd created for the run as its own account, saying so in an
 /// Event. Refused (the chart withholds the token rule): says which Secrets are left, and lets
 /// the run go rather than hold its deletion forever.
-async fn delete_environmentd_secrets<C: Kube>(ctx: &C, run: &ScenarioRun) -> Result<(), Error> {
+async fn delete_environmentd_secrets<C: Kube>(
+    ctx: &C,
+    run: &ScenarioRun,
+    warn_if_gone: bool,
+) -> Result<(), Error> {
     if run.spec.environment.runtime() != Runtime::Kubernetes {
         return Ok(());
     }
     let ns = run.metadata.namespace.as_deref().unwrap_or("default");
     let uid = run.metadata.uid.as_deref().unwrap_or_default();
     let prefix = names::user_secret_prefix(uid);
-    let account = render::account_name(&render::RunRef::of(run));
+    let r = render::RunRef::of(run);
+    // Tokens are minted only for the account the run made itself, never for one its spec
+    // names: that one's Secrets are its owner's to delete.
+    if !render::own_account(&r) {
+        let account = render::account_name(&r);
+        let note = format!(
+            "environmentd ran as {account}, which this run does not own: the Secrets it \
+             created ({prefix}*) are left to that account's owner"
+        );
+        ctx.publish(run, &EventNote::warning(reasons::SECRETS_LEFT, note))
+            .await;
+        return Ok(());
+    }
+    let account = render::account_name(&r);
     let event = match ctx.delete_environmentd_secrets(ns, &account, &prefix).await {
-        Ok(Some(0) | None) => return Ok(()),
+        Ok(Some(0)) => return Ok(()),
+        Ok(None) if !warn_if_gone => return Ok(()),
+        // The account went first (a foreground deletion collects it before the run): the
+        // Secrets cannot be listed, so say where they are.
+        Ok(None) => EventNote::warning(
+            reasons::SECRETS_LEFT,
+            format!(
+                "environmentd's account {account} is gone: any Secrets it created \
+                 ({prefix}*) are left"
+            ),
+        ),
         Ok(Some(n)) => EventNote::normal(
             reasons::SECRETS_DELETED,
             format!("deleted {n} Secrets environmentd created ({prefix}*), as {account}"),

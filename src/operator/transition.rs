@@ -2,7 +2,7 @@
 //! (generation seen and the time) and what happened, changes the status, and returns the
 //! [`Effect`] the controller commits (write, Events, what next). No IO and no clock.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 
 use super::outcome::{ChecksEnd, Effect, EventNote, Next, Outcome};
 use crate::{
@@ -177,7 +177,7 @@ pub fn start_step(status: &mut ScenarioRunStatus, stamp: &Stamp, step: Step) -> 
     let record = &mut status.steps[step.index];
     record.state = StepState::Running;
     record.attempt += 1;
-    record.started_at = Some(stamp.now.clone());
+    record.started_at = Some(MicroTime(stamp.now.0));
     let message = format!("step {}: {}", step.index + 1, step.label);
     summarize(status, stamp, RunPhase::Running, message.clone());
     Effect {
@@ -198,7 +198,7 @@ pub fn fail_step(
     let message = format!("{} failed: {cause}", step.prefix());
     let record = &mut status.steps[step.index];
     record.state = StepState::Failed;
-    record.finished_at = Some(stamp.now.clone());
+    record.finished_at = Some(MicroTime(stamp.now.0));
     record.message = Some(cause);
     summarize(status, stamp, RunPhase::Failed, message.clone());
     Effect {
@@ -217,7 +217,7 @@ fn succeed_step(
 ) -> Effect {
     let record = &mut status.steps[step.index];
     record.state = StepState::Succeeded;
-    record.finished_at = Some(stamp.now.clone());
+    record.finished_at = Some(MicroTime(stamp.now.0));
     record.message = Some(message.clone());
     if let Some(v) = version {
         status.current_version = Some(v);

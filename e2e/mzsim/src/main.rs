@@ -62,7 +62,7 @@ fn main() {
         None => None,
     };
     let code = runtime.block_on(server::run(config, secrets));
-    if code == 0 && booted.parks_after_graceful_exit {
+    if code == 0 && booted.parks_after_graceful_exit && !server::terminated() {
         // Dropping the runtime ends every task and closes every socket first: a parked
         // process must not leave a listener that accepts and never answers.
         drop(runtime);
@@ -83,7 +83,10 @@ fn park() -> ! {
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("signal handler");
-        term.recv().await;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
     });
     std::process::exit(0);
 }

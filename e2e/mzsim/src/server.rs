@@ -259,7 +259,17 @@ async fn shutdown_signal() -> i32 {
         _ = tokio::signal::ctrl_c() => {}
     }
     info!("terminating on signal");
+    TERMINATED.store(true, Ordering::SeqCst);
     0
+}
+
+/// Set when the process ends because it was told to (SIGTERM, SIGINT), not on its own.
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`run`] ended on a signal: a graceful exit of environmentd's own (fenced out) is
+/// what the environmentd image's entrypoint sleeps after, a requested stop is not.
+pub fn terminated() -> bool {
+    TERMINATED.load(Ordering::SeqCst)
 }
 
 /// A leader exits as soon as a newer fence token appears (a promotion or a restart elsewhere).

@@ -1,6 +1,6 @@
 //! `ScenarioRun.status`: the frozen plan and a record per step, written only by the operator.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -74,12 +74,12 @@ pub struct StepRecord {
     /// How many times the step was started.
     #[serde(default)]
     pub attempt: u32,
-    /// When the step last started.
+    /// When the step last started (to the microsecond).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<Time>,
-    /// When the step finished.
+    pub started_at: Option<MicroTime>,
+    /// When the step finished (to the microsecond).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<Time>,
+    pub finished_at: Option<MicroTime>,
     /// What the step did or why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

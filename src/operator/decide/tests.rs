@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::{
+    apimachinery::pkg::apis::meta::v1::{MicroTime, Time},
+    jiff::Timestamp,
+};
 use serde_json::json;
 
 use super::*;
@@ -39,7 +42,7 @@ fn status(spec: &ScenarioRunSpec, states: &[StepState]) -> ScenarioRunStatus {
     for (s, state) in steps.iter_mut().zip(states) {
         s.state = *state;
         if *state == StepState::Running {
-            s.started_at = Some(Time(at("2026-12-01T10:00:00Z")));
+            s.started_at = Some(MicroTime(at("2026-12-01T10:00:00Z")));
             s.message = Some("waiting for the pod".into());
         }
     }

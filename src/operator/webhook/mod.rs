@@ -3,10 +3,11 @@
 //! `kubectl apply` of a run the planner refuses fails at once with its message and field path,
 //! and nothing is stored.
 //!
-//! Certificates: either generated here at start (a CA and a serving certificate for the
-//! `--webhook-host` names, kept in memory only) with the CA written into the
-//! ValidatingWebhookConfiguration's `caBundle`, or read from a directory (`tls.crt`,
-//! `tls.key`: a cert-manager Certificate's Secret, whose CA cert-manager injects itself).
+//! Certificates: either issued here at start for the `--webhook-host` names from a CA every
+//! replica shares (kept in one named Secret, made by the first replica) and written into the
+//! ValidatingWebhookConfiguration's `caBundle` — so whichever replica the Service picks, the
+//! apiserver verifies it — or read from a directory (`tls.crt`, `tls.key`: a cert-manager
+//! Certificate's Secret, whose CA cert-manager injects itself).
 
 use std::{convert::Infallible, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
@@ -14,7 +15,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
-use k8s_openapi::{ByteString, api::admissionregistration::v1::ValidatingWebhookConfiguration};
+use k8s_openapi::{
+    ByteString,
+    api::{admissionregistration::v1::ValidatingWebhookConfiguration, core::v1::Secret},
+};
 use kube::{
     Api, Client,
     api::PostParams,
@@ -64,18 +68,14 @@ pub struct Tls {
 }
 
 impl Tls {
-    /// A fresh CA and a certificate for `hosts` (DNS names or IP addresses) signed by it. The
-    /// keys never leave the process: a restart makes new ones and writes the new CA.
-    pub fn generate(hosts: &[String]) -> Result<Tls, String> {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-        let err = |e: rcgen::Error| format!("generating the webhook certificate: {e}");
-        let ca_key = KeyPair::generate().map_err(err)?;
-        let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        ca.distinguished_name
-            .push(DnType::CommonName, "scenario-operator webhook CA");
-        let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
-        let issuer = Issuer::new(ca, ca_key);
+    /// A serving certificate for `hosts` (DNS names or IP addresses) signed by `ca`. Every
+    /// replica issues its own from the one CA they share, so one `caBundle` verifies them all.
+    pub fn issue(ca: &CaPem, hosts: &[String]) -> Result<Tls, String> {
+        use rcgen::{CertificateParams, DnType, Issuer, KeyPair};
+        let err = |e: rcgen::Error| format!("issuing the webhook certificate: {e}");
+        let ca_key = KeyPair::from_pem(&ca.key).map_err(err)?;
+        // The issuer is named by the CA's parameters, which ca_params() rebuilds exactly.
+        let issuer = Issuer::new(ca_params().map_err(err)?, ca_key);
         let key = KeyPair::generate().map_err(err)?;
         let mut leaf = CertificateParams::new(hosts.to_vec()).map_err(err)?;
         leaf.distinguished_name
@@ -85,7 +85,7 @@ impl Tls {
         let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| e.to_string())?;
         Ok(Tls {
             config: server_config(chain, key)?,
-            ca_pem: Some(ca_cert.pem()),
+            ca_pem: Some(ca.cert.clone()),
         })
     }
 
@@ -101,6 +101,91 @@ impl Tls {
             config: server_config(chain, key)?,
             ca_pem: None,
         })
+    }
+}
+
+/// The webhook CA: its certificate (for `caBundle`) and key, PEM.
+#[derive(Clone)]
+pub struct CaPem {
+    pub cert: String,
+    pub key: String,
+}
+
+/// The CA's parameters: fixed, so a stored key and these rebuild the same issuer.
+fn ca_params() -> Result<rcgen::CertificateParams, rcgen::Error> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa};
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.distinguished_name
+        .push(DnType::CommonName, "scenario-operator webhook CA");
+    Ok(ca)
+}
+
+impl CaPem {
+    /// A new CA.
+    pub fn generate() -> Result<CaPem, String> {
+        let err = |e: rcgen::Error| format!("generating the webhook CA: {e}");
+        let key = rcgen::KeyPair::generate().map_err(err)?;
+        let cert = ca_params().map_err(err)?.self_signed(&key).map_err(err)?;
+        Ok(CaPem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
+    }
+}
+
+/// Keys of the shared CA's Secret.
+const CA_CERT_KEY: &str = "ca.crt";
+const CA_KEY_KEY: &str = "ca.key";
+
+/// The CA every replica shares, from Secret `namespace/name`, made there by the first replica
+/// that finds none (a replica that loses that race reads the winner's).
+pub async fn shared_ca(client: Client, namespace: &str, name: &str) -> Result<CaPem, String> {
+    let api: Api<Secret> = Api::namespaced(client, namespace);
+    let what = format!("the webhook CA Secret {namespace}/{name}");
+    let read = |s: Secret| -> Result<CaPem, String> {
+        let data = s.data.unwrap_or_default();
+        let get = |k: &str| {
+            data.get(k)
+                .and_then(|v| String::from_utf8(v.0.clone()).ok())
+                .ok_or_else(|| format!("{what} has no key {k}"))
+        };
+        Ok(CaPem {
+            cert: get(CA_CERT_KEY)?,
+            key: get(CA_KEY_KEY)?,
+        })
+    };
+    if let Some(s) = api
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading {what}: {e}"))?
+    {
+        return read(s);
+    }
+    let ca = CaPem::generate()?;
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            [(CA_CERT_KEY, &ca.cert), (CA_KEY_KEY, &ca.key)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &secret).await {
+        Ok(_) => Ok(ca),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            let s = api
+                .get(name)
+                .await
+                .map_err(|e| format!("reading {what}: {e}"))?;
+            read(s)
+        }
+        Err(e) => Err(format!("creating {what}: {e}")),
     }
 }
 
@@ -179,35 +264,57 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     Ok(r)
 }
 
-/// Writes `ca_pem` into every webhook of the ValidatingWebhookConfiguration `name`, retrying
-/// on conflicts and while it does not exist yet (the chart may create it after the operator).
-pub async fn install_ca(client: Client, name: &str, ca_pem: &str) -> Result<(), String> {
+/// Keeps `ca_pem` in every webhook of the ValidatingWebhookConfiguration `name` for as long as
+/// the process lives: written at start (retrying while the configuration does not exist yet or
+/// a write conflicts), then checked every [`CA_CHECK`], so a configuration that Helm or a person
+/// re-created or reset is repaired. `installed` is called once it is first in place.
+pub async fn keep_ca(client: Client, name: &str, ca_pem: &str, installed: impl Fn()) {
     let api: Api<ValidatingWebhookConfiguration> = Api::all(client);
-    let mut last = String::new();
-    for _ in 0..30 {
-        match api.get_opt(name).await {
+    let bundle = ByteString(ca_pem.as_bytes().to_vec());
+    let mut told = false;
+    loop {
+        let result = match api.get_opt(name).await {
             Ok(Some(mut config)) => {
-                for w in config.webhooks.iter_mut().flatten() {
-                    w.client_config.ca_bundle = Some(ByteString(ca_pem.as_bytes().to_vec()));
-                }
-                // The resourceVersion from the GET makes this a compare-and-swap.
-                match api.replace(name, &PostParams::default(), &config).await {
-                    Ok(_) => {
-                        info!(name, "wrote the webhook CA into caBundle");
-                        return Ok(());
+                let hooks = config.webhooks.iter_mut().flatten();
+                let stale: Vec<_> = hooks
+                    .filter(|w| w.client_config.ca_bundle.as_ref() != Some(&bundle))
+                    .collect();
+                if stale.is_empty() {
+                    Ok(())
+                } else {
+                    for w in stale {
+                        w.client_config.ca_bundle = Some(bundle.clone());
                     }
-                    Err(e) => last = e.to_string(),
+                    // The resourceVersion from the GET makes this a compare-and-swap.
+                    api.replace(name, &PostParams::default(), &config)
+                        .await
+                        .map(|_| info!(name, "wrote the webhook CA into caBundle"))
+                        .map_err(|e| e.to_string())
                 }
             }
-            Ok(None) => last = format!("ValidatingWebhookConfiguration {name} does not exist"),
-            Err(e) => last = e.to_string(),
+            Ok(None) => Err(format!(
+                "ValidatingWebhookConfiguration {name} does not exist"
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) => {
+                if !told {
+                    installed();
+                    told = true;
+                }
+                tokio::time::sleep(CA_CHECK).await;
+            }
+            Err(e) => {
+                warn!(name, error = %e, "cannot put the webhook CA into caBundle; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Err(format!(
-        "cannot write the webhook CA into ValidatingWebhookConfiguration {name}: {last}"
-    ))
 }
+
+/// How often the webhook's CA is checked in its configuration.
+const CA_CHECK: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests;

@@ -77,12 +77,53 @@ fn a_run_the_planner_refuses_is_denied_with_its_message_and_field_path() {
 
 #[tokio::test]
 async fn the_webhook_answers_over_tls_with_a_certificate_its_ca_verifies() {
-    let tls = Tls::generate(&["127.0.0.1".to_string()]).unwrap();
-    let addr = serve("127.0.0.1:0".parse().unwrap(), &tls).await.unwrap();
-    // A client that trusts only the generated CA, as the apiserver does with caBundle.
+    // Two replicas issue their own certificates from the one CA they share...
+    let ca = CaPem::generate().unwrap();
+    let hosts = ["127.0.0.1".to_string()];
+    let (a, b) = (
+        Tls::issue(&ca, &hosts).unwrap(),
+        Tls::issue(&ca, &hosts).unwrap(),
+    );
+    assert_eq!(a.ca_pem, b.ca_pem);
+    let addr_a = serve("127.0.0.1:0".parse().unwrap(), &a).await.unwrap();
+    let addr_b = serve("127.0.0.1:0".parse().unwrap(), &b).await.unwrap();
+    // ...and a client that trusts only that CA, as the apiserver does with caBundle, verifies
+    // either.
     let mut roots = rustls::RootCertStore::empty();
-    let ca = CertificateDer::from_pem_slice(tls.ca_pem.as_ref().unwrap().as_bytes()).unwrap();
-    roots.add(ca).unwrap();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.cert.as_bytes()).unwrap())
+        .unwrap();
+    let roots = Arc::new(roots);
+    for addr in [addr_a, addr_b] {
+        let answer = post_review(roots.clone(), addr).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let json: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(json["response"]["allowed"], false, "{json}");
+        let message = json["response"]["status"]["message"].as_str().unwrap();
+        assert!(message.contains("the plan was refused"), "{message}");
+    }
+    // A CA that did not sign the certificate is refused.
+    let other = CaPem::generate().unwrap();
+    let mut wrong = rustls::RootCertStore::empty();
+    wrong
+        .add(CertificateDer::from_pem_slice(other.cert.as_bytes()).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(Arc::new(wrong))
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr_a).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let refused = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await;
+    assert!(refused.is_err());
+}
+
+/// POSTs an AdmissionReview of a refused run to `/validate` over TLS; the raw HTTP answer.
+async fn post_review(roots: Arc<rustls::RootCertStore>, addr: std::net::SocketAddr) -> String {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -107,10 +148,5 @@ async fn the_webhook_answers_over_tls_with_a_certificate_its_ca_verifies() {
     stream.write_all(&body).await.unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
-    let answer = String::from_utf8(answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let json: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    assert_eq!(json["response"]["allowed"], false, "{json}");
-    let message = json["response"]["status"]["message"].as_str().unwrap();
-    assert!(message.contains("the plan was refused"), "{message}");
+    String::from_utf8(answer).unwrap()
 }

@@ -288,16 +288,19 @@ impl Session {
                         name,
                         if_not_exists,
                     } => {
-                        let created = catalog.create_item(kind, name).await.map_err(backend)?;
-                        if !created && !if_not_exists {
-                            return Err(error("42710", format!("{kind} '{name}' already exists")));
-                        }
+                        // The Secret first, as environmentd ensures it before the catalog
+                        // commit: a failure leaves no item without its Secret. (Ensuring it
+                        // again for an existing secret is harmless: same id, same object.)
                         // mzsim keeps no secret values: the Secret's `contents` is empty.
-                        if created && *kind == "secret" {
+                        if *kind == "secret" {
                             self.sim
                                 .secret_created(name, b"")
                                 .await
                                 .map_err(|e| error("XX000", e))?;
+                        }
+                        let created = catalog.create_item(kind, name).await.map_err(backend)?;
+                        if !created && !if_not_exists {
+                            return Err(error("42710", format!("{kind} '{name}' already exists")));
                         }
                     }
                     CatalogChange::Drop {
