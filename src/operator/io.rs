@@ -41,12 +41,13 @@ pub enum PromoteAnswer {
 pub trait Kube {
     /// The run as the apiserver has it now (`None` once deleted).
     async fn run(&self, namespace: &str, name: &str) -> Result<Option<ScenarioRun>, KubeError>;
-    /// Replaces the run's whole status: the only way status is ever written.
+    /// Replaces the run's whole status: the only way status is ever written. Only if the run
+    /// is still at its `resourceVersion` (a conflict otherwise); returns the new one.
     async fn write_status(
         &self,
         run: &ScenarioRun,
         status: &ScenarioRunStatus,
-    ) -> Result<(), KubeError>;
+    ) -> Result<Option<String>, KubeError>;
     /// Publishes an Event about the run (best effort: a lost Event never fails a pass).
     async fn publish(&self, run: &ScenarioRun, event: &EventNote);
     /// Server-side applies environmentd's ServiceAccount and its RoleBinding.

@@ -112,18 +112,21 @@ impl Kube for Context {
         &self,
         run: &ScenarioRun,
         status: &ScenarioRunStatus,
-    ) -> Result<(), KubeError> {
+    ) -> Result<Option<String>, KubeError> {
         let ns = run.metadata.namespace.clone().unwrap_or_default();
         let name = name_of(&run.metadata);
-        let patch = json!({ "status": status });
+        let patch = json!({
+            "metadata": {"resourceVersion": run.metadata.resource_version},
+            "status": status,
+        });
         let what = || format!("write status of ScenarioRun {ns}/{name}");
         let api = self.api::<ScenarioRun>(&ns);
-        call(
+        let written = call(
             what,
             api.patch_status(&name, &patch_params(), &Patch::Merge(&patch)),
         )
         .await?;
-        Ok(())
+        Ok(written.metadata.resource_version)
     }
 
     async fn publish(&self, run: &ScenarioRun, event: &EventNote) {

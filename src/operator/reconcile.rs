@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use tracing::Instrument;
 
 use super::{
     actions::{self, StepInput},
@@ -55,7 +56,7 @@ pub async fn reconcile<C: Cluster>(
     // The watch cache can lag behind our own status writes; acting on a stale status would
     // repeat what the previous pass already did (a ConfigureMz statement, a step start). So
     // every pass starts from the apiserver's current object.
-    let Some(run) = ctx.run(namespace, name).await? else {
+    let Some(mut run) = ctx.run(namespace, name).await? else {
         return Ok(After::AwaitChange);
     };
     if run.metadata.deletion_timestamp.is_some() {
@@ -117,10 +118,10 @@ pub async fn reconcile<C: Cluster>(
             let Ok(plan) = &plan else {
                 unreachable!("Execute with an unreadable plan")
             };
-            return execute(ctx, &run, status, &stamp, index, plan).await;
+            return execute(ctx, &mut run, status, &stamp, index, plan).await;
         }
     };
-    commit(ctx, &run, &status, effect).await
+    commit(ctx, &mut run, &status, effect).await
 }
 
 /// The first pass: plan, collect and freeze the checks, freeze the plan into status.
@@ -185,7 +186,7 @@ async fn secret_refusal<C: Cluster>(
 /// "marked, maybe sent before a crash" is to send in the pass that wrote the marker.
 async fn execute<C: Cluster>(
     ctx: &C,
-    run: &ScenarioRun,
+    run: &mut ScenarioRun,
     mut status: ScenarioRunStatus,
     stamp: &Stamp,
     index: usize,
@@ -208,7 +209,9 @@ async fn execute<C: Cluster>(
             now: stamp.now.0,
             fresh: &fresh,
         };
-        let outcome = match actions::execute(ctx, input).await {
+        // Inside the pass's `reconcile` span (run, namespace): which step does what.
+        let span = tracing::info_span!("step", step = index + 1, action = %label);
+        let outcome = match actions::execute(ctx, input).instrument(span).await {
             Ok(o) => o,
             // The apiserver refused what the step sent (an invalid object, a missing
             // permission): sending it again cannot help, so the step fails saying so.
@@ -229,13 +232,20 @@ async fn execute<C: Cluster>(
 /// ended, and say when to come back.
 async fn commit<C: Kube>(
     ctx: &C,
-    run: &ScenarioRun,
+    run: &mut ScenarioRun,
     status: &ScenarioRunStatus,
     effect: Effect,
 ) -> Result<After, Error> {
     if effect.write {
-        ctx.write_status(run, status).await?;
+        // Conditional on the run's resourceVersion: a write from a process that is no longer
+        // the only one driving the run (a leader past its Lease) fails instead of recording a
+        // marker the new leader did not see.
+        let version = ctx.write_status(run, status).await?;
         super::metrics::steps_ended(run.status.as_ref(), status);
+        if version.is_some() {
+            run.metadata.resource_version = version;
+        }
+        run.status = Some(status.clone());
     }
     for event in &effect.events {
         ctx.publish(run, event).await;

@@ -176,6 +176,18 @@ impl FakeCluster {
     }
 }
 
+/// A new resourceVersion for a stored object, as the apiserver gives one on every write.
+fn bump(meta: &mut kube::core::ObjectMeta) -> String {
+    let n: u64 = meta
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let next = (n + 1).to_string();
+    meta.resource_version = Some(next.clone());
+    next
+}
+
 fn crashed() -> KubeError {
     KubeError::Timeout {
         call: "the operator crashed".into(),
@@ -190,22 +202,33 @@ impl Kube for FakeCluster {
 
     async fn write_status(
         &self,
-        _run: &ScenarioRun,
+        run: &ScenarioRun,
         status: &ScenarioRunStatus,
-    ) -> Result<(), KubeError> {
+    ) -> Result<Option<String>, KubeError> {
         let mut st = self.state.lock().unwrap();
         st.writes += 1;
         let n = st.writes;
         if st.crash == Some(Crash::Before(n)) {
             return Err(crashed());
         }
-        if let Some(run) = st.run.as_mut() {
-            run.status = Some(status.clone());
+        let Some(stored) = st.run.as_mut() else {
+            return Err(crashed());
+        };
+        // The apiserver's optimistic concurrency: a write from a stale read conflicts.
+        if stored.metadata.resource_version != run.metadata.resource_version {
+            return Err(KubeError::Api {
+                call: "write status".into(),
+                code: 409,
+                reason: "Conflict".into(),
+                message: "the object has been modified".into(),
+            });
         }
+        let version = bump(&mut stored.metadata);
+        stored.status = Some(status.clone());
         if st.crash == Some(Crash::After(n)) {
             return Err(crashed());
         }
-        Ok(())
+        Ok(Some(version))
     }
 
     async fn publish(&self, _run: &ScenarioRun, event: &EventNote) {
@@ -245,6 +268,7 @@ impl Kube for FakeCluster {
         let mut st = self.state.lock().unwrap();
         if let Some(run) = st.run.as_mut() {
             run.metadata.finalizers = Some(finalizers.to_vec());
+            bump(&mut run.metadata);
         }
         Ok(())
     }
@@ -1186,4 +1210,26 @@ async fn environmentd_secrets_go_with_the_run_and_its_finalizer_after_them() {
     drive(&cluster, &run, None).await;
     let stored = cluster.state.lock().unwrap().run.clone().unwrap();
     assert_eq!(stored.metadata.finalizers, None);
+}
+
+#[tokio::test]
+async fn a_status_write_from_a_stale_read_conflicts_and_changes_nothing() {
+    // Another process (a leader past its Lease) wrote since this pass read the run.
+    let run = run_of(spec(
+        json!({"actions": [{"action": "StartMz", "mzService": "a"}]}),
+    ));
+    let cluster = FakeCluster::default();
+    cluster.state.lock().unwrap().run = Some(run.clone());
+    let mut stale = run.clone();
+    stale.metadata.resource_version = Some("41".into());
+    let failed = ScenarioRunStatus {
+        phase: Some(RunPhase::Failed),
+        ..Default::default()
+    };
+    let err = cluster.write_status(&stale, &failed).await.unwrap_err();
+    assert!(matches!(err, KubeError::Api { code: 409, .. }), "{err}");
+    assert_eq!(cluster.status().phase, None);
+    // The real pass threads each write's new version into the next: a whole run succeeds.
+    let status = drive(&cluster, &run, None).await;
+    assert_eq!(status.phase, Some(RunPhase::Succeeded));
 }
