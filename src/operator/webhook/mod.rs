@@ -14,7 +14,7 @@ use std::{convert::Infallible, net::SocketAddr, path::Path, sync::Arc, time::Dur
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use k8s_openapi::{
     ByteString,
     api::{admissionregistration::v1::ValidatingWebhookConfiguration, core::v1::Secret},
@@ -33,6 +33,8 @@ use tracing::{info, warn};
 
 use crate::{api::v1alpha1::ScenarioRun, plan};
 
+/// Longest a connection may take to finish its TLS handshake, and then its request headers.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest AdmissionReview accepted (the apiserver's own request limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
 
@@ -221,10 +223,24 @@ pub async fn serve(addr: SocketAddr, tls: &Tls) -> Result<SocketAddr, String> {
             };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(stream) = acceptor.accept(tcp).await else {
-                    return;
+                // A client that never finishes its handshake or its request headers does not
+                // hold a connection forever.
+                let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "webhook: TLS handshake failed (is caBundle this CA?)");
+                        return;
+                    }
+                    Err(_) => {
+                        warn!("webhook: TLS handshake timed out");
+                        return;
+                    }
                 };
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HANDSHAKE_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service_fn(handle));
                 if let Err(e) = conn.await {
                     warn!(error = %e, "webhook: connection failed");
