@@ -278,15 +278,17 @@ async fn cleanup<C: Kube>(ctx: &C, run: &ScenarioRun, succeeded: bool) -> Result
     Ok(())
 }
 
-/// Runtime `kubernetes` runs hold a finalizer: the Secrets environmentd creates carry no owner
-/// reference, so garbage collection would never delete them.
+/// Runs whose environmentd uses the account the run made (runtime `kubernetes`, no account
+/// named in the spec) hold a finalizer: the Secrets environmentd creates carry no owner
+/// reference, so garbage collection would never delete them, and only as that account can the
+/// operator delete them.
 fn needs_finalizer(run: &ScenarioRun) -> bool {
     let has = run
         .metadata
         .finalizers
         .as_ref()
         .is_some_and(|f| f.contains(&names::cleanup_finalizer()));
-    run.spec.environment.runtime() == Runtime::Kubernetes && !has
+    render::own_account(&render::RunRef::of(run)) && !has
 }
 
 /// A deleted run: environmentd's Secrets go, then our finalizer; garbage collection removes
@@ -330,26 +332,23 @@ async fn delete_environmentd_secrets<C: Kube>(
     run: &ScenarioRun,
     warn_if_gone: bool,
 ) -> Result<(), Error> {
-    if run.spec.environment.runtime() != Runtime::Kubernetes {
-        return Ok(());
-    }
-    let ns = run.metadata.namespace.as_deref().unwrap_or("default");
-    let uid = run.metadata.uid.as_deref().unwrap_or_default();
-    let prefix = names::user_secret_prefix(uid);
     let r = render::RunRef::of(run);
+    let prefix = names::user_secret_prefix(r.uid);
+    let account = render::account_name(&r);
     // Tokens are minted only for the account the run made itself, never for one its spec
-    // names: that one's Secrets are its owner's to delete.
+    // names: that one's Secrets are its owner's to delete (and such a run has no finalizer).
     if !render::own_account(&r) {
-        let account = render::account_name(&r);
-        let note = format!(
-            "environmentd ran as {account}, which this run does not own: the Secrets it \
-             created ({prefix}*) are left to that account's owner"
-        );
-        ctx.publish(run, &EventNote::warning(reasons::SECRETS_LEFT, note))
-            .await;
+        if run.spec.environment.runtime() == Runtime::Kubernetes {
+            let note = format!(
+                "environmentd ran as {account}, which this run does not own: the Secrets it \
+                 created ({prefix}*) are left to that account's owner"
+            );
+            ctx.publish(run, &EventNote::warning(reasons::SECRETS_LEFT, note))
+                .await;
+        }
         return Ok(());
     }
-    let account = render::account_name(&r);
+    let ns = r.namespace;
     let event = match ctx.delete_environmentd_secrets(ns, &account, &prefix).await {
         Ok(Some(0)) => return Ok(()),
         Ok(None) if !warn_if_gone => return Ok(()),

@@ -24,7 +24,7 @@ use kube::{
     api::PostParams,
     core::{
         DynamicObject,
-        admission::{AdmissionResponse, AdmissionReview, Operation},
+        admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation},
     },
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
@@ -42,11 +42,10 @@ const MAX_BODY: usize = 3 * 1024 * 1024;
 /// status would have shown. Only CREATE is judged: the spec is immutable afterwards (CEL), and
 /// status and finalizer updates must never be blocked.
 pub fn review(review: AdmissionReview<ScenarioRun>) -> AdmissionReview<DynamicObject> {
-    let request = match review.try_into() {
+    let request: AdmissionRequest<ScenarioRun> = match review.try_into() {
         Ok(r) => r,
         Err(e) => return AdmissionResponse::invalid(e).into_review(),
     };
-    let request: kube::core::admission::AdmissionRequest<ScenarioRun> = request;
     let response = AdmissionResponse::from(&request);
     if request.operation != Operation::Create {
         return response.into_review();
