@@ -49,6 +49,10 @@ pub enum Command {
         /// Check files or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// As `spec.checks.skipUnavailable`: a check that needs a system a rehearsal does not
+        /// have (Kafka, MySQL, …) is listed as skipped instead of failing the lint.
+        #[arg(long)]
+        skip_unavailable: bool,
     },
     /// Wait for a ScenarioRun to end and print its per-step results. Exits 0 iff it ended in
     /// the expected phase (annotation `mzcheck.dev/expected-phase`, default Succeeded).
@@ -61,9 +65,38 @@ pub enum Command {
         /// How long to wait, in seconds.
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
+        /// Also write the run's JUnit XML report here once it ends (or the wait times out).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Print one ScenarioRun's report as it stands now: a per-step timeline (action, service,
+    /// version, start, duration, result, checks) as a table, JSON, JUnit XML (one testcase per
+    /// step and per check; failures carry the message, statement and diff) or a
+    /// self-contained HTML page with a timeline chart.
+    Report {
+        /// The ScenarioRun's name (read from the cluster).
+        #[arg(required_unless_present = "file")]
+        name: Option<String>,
+        /// Its namespace.
+        #[arg(short, long, default_value = "default")]
+        namespace: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
+        output: ReportFormat,
+        /// Read the run from this file instead (`kubectl get sr NAME -o yaml` or `-o json`).
+        #[arg(short, long, conflicts_with = "name")]
+        file: Option<PathBuf>,
     },
     /// Run the operator: watch ScenarioRuns and execute them (kubeconfig or in-cluster config).
     Run(Box<RunArgs>),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Junit,
+    Html,
 }
 
 /// `scenario-operator run`'s flags.
@@ -76,9 +109,14 @@ pub struct RunArgs {
     /// operator outside the cluster network, where pod IPs route but cluster DNS does not.
     #[arg(long, env = "SCENARIO_OPERATOR_POD_IP_ADDRESSES")]
     pod_ip_addresses: bool,
-    /// How many runs are reconciled at once.
-    #[arg(long, default_value_t = 8)]
+    /// How many passes run at once (admitted in arrival order). A pass mostly waits on the
+    /// network, so this is well above the cores.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
+    /// How often (milliseconds) a run waiting on environmentd's leader status reads it, to be
+    /// woken the moment it changes (promote detection takes this and a few passes).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(5..=10_000))]
+    leader_watch_interval_ms: u64,
     /// Serve `/healthz` and `/readyz` on this address (the chart's probes).
     #[arg(long, env = "HEALTH_ADDR")]
     health_addr: Option<std::net::SocketAddr>,
@@ -153,11 +191,15 @@ pub fn run(cli: Cli) -> ExitCode {
             print!("{}", scenario_list());
             ExitCode::SUCCESS
         }
-        Command::LintChecks { paths } => lint_checks(&paths),
+        Command::LintChecks {
+            paths,
+            skip_unavailable,
+        } => lint_checks(&paths, skip_unavailable),
         Command::Status {
             name,
             namespace,
             timeout,
+            junit,
         } => {
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             let result = runtime.block_on(async {
@@ -169,6 +211,7 @@ pub fn run(cli: Cli) -> ExitCode {
                     &namespace,
                     &name,
                     std::time::Duration::from_secs(timeout),
+                    junit.as_deref(),
                 )
                 .await
             });
@@ -181,11 +224,18 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Report {
+            name,
+            namespace,
+            output,
+            file,
+        } => report(name, &namespace, output, file),
         Command::Run(args) => {
             let RunArgs {
                 namespace,
                 pod_ip_addresses,
                 concurrency,
+                leader_watch_interval_ms,
                 health_addr,
                 log_format,
                 webhook_addr,
@@ -220,6 +270,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 namespace: namespace.filter(|n| !n.is_empty()),
                 pod_ip_addresses,
                 concurrency,
+                leader_watch_interval: std::time::Duration::from_millis(leader_watch_interval_ms),
                 health_addr,
                 webhook,
                 lease,
@@ -227,6 +278,57 @@ pub fn run(cli: Cli) -> ExitCode {
             run_operator(settings, log_format)
         }
     }
+}
+
+fn report(
+    name: Option<String>,
+    namespace: &str,
+    output: ReportFormat,
+    file: Option<PathBuf>,
+) -> ExitCode {
+    let run = match (file, name) {
+        (Some(path), _) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|text| {
+                // YAML is a superset of JSON: either output of kubectl reads the same.
+                serde_saphyr::from_str::<serde_json::Value>(&text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+                    .map_err(|e| format!("{}: not a ScenarioRun: {e}", path.display()))
+            }),
+        (None, Some(name)) => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            runtime.block_on(async {
+                let client = kube::Client::try_default()
+                    .await
+                    .map_err(|e| format!("no Kubernetes configuration: {e}"))?;
+                let api: kube::Api<crate::api::v1alpha1::ScenarioRun> =
+                    kube::Api::namespaced(client, namespace);
+                api.get(&name)
+                    .await
+                    .map_err(|e| format!("cannot read ScenarioRun {namespace}/{name}: {e}"))
+            })
+        }
+        (None, None) => unreachable!("clap requires a name or --file"),
+    };
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let t = crate::report::timeline::Timeline::of(&run);
+    match output {
+        ReportFormat::Table => print!("{}", t.table()),
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&t).expect("a timeline serializes")
+        ),
+        ReportFormat::Junit => print!("{}", crate::report::junit::render(&t)),
+        ReportFormat::Html => print!("{}", crate::report::html::render(&t)),
+    }
+    ExitCode::SUCCESS
 }
 
 fn run_operator(settings: crate::operator::Settings, log_format: LogFormat) -> ExitCode {
@@ -359,7 +461,7 @@ fn print_crds(out_dir: Option<PathBuf>) -> ExitCode {
 }
 
 /// `lint-checks`: every check file parsed as the operator would read it from a ConfigMap.
-fn lint_checks(paths: &[PathBuf]) -> ExitCode {
+fn lint_checks(paths: &[PathBuf], skip_unavailable: bool) -> ExitCode {
     use crate::checks::library;
     let mut files = Vec::new();
     for p in paths {
@@ -383,7 +485,7 @@ fn lint_checks(paths: &[PathBuf]) -> ExitCode {
                 eprintln!("{shown}: {e}");
                 failed = true;
             }
-            Ok(text) => match library::from_yaml(&text, &shown) {
+            Ok(text) => match library::from_yaml_for(&text, &shown, skip_unavailable) {
                 Ok(c) => checks.push(c),
                 Err(e) => {
                     eprintln!("{e}");
@@ -395,6 +497,10 @@ fn lint_checks(paths: &[PathBuf]) -> ExitCode {
     match library::arrange(checks, &[], None) {
         Ok(checks) => {
             for c in &checks {
+                if let Some(what) = c.needs {
+                    println!("{:<24} {}: skipped: needs {what}", c.name(), c.source);
+                    continue;
+                }
                 let count = |p| c.script(p).len();
                 println!(
                     "{:<24} {}: initialize {}, manipulate {}+{}, validate {} commands",

@@ -228,10 +228,26 @@ fn the_starter_library_lints_cleanly_and_a_bad_check_names_file_check_and_line()
     assert_eq!(
         stderr(&o).trim(),
         format!(
-            "check Bad ({}): validate line 3: unsupported builtin $kafka-ingest; supported: postgres-execute",
+            "check Bad ({}): validate line 3: $kafka-ingest needs Kafka, which a rehearsal does not have",
             bad.display()
         )
     );
+    // As spec.checks.skipUnavailable: listed as skipped, and the lint passes.
+    let o = bin()
+        .arg("lint-checks")
+        .arg("--skip-unavailable")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!(
+            "Bad                      {}: skipped: needs Kafka",
+            bad.display()
+        )
+    );
+    std::fs::remove_file(&bad).unwrap();
 }
 
 #[test]

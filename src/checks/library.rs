@@ -19,6 +19,18 @@ pub const VARIABLES: &[&str] = &[
     "testdrive.seed",
 ];
 
+/// The `--var`s platform-checks passes testdrive, as `${arg.*}`: cloudtest's values, since the
+/// rehearsal's environments have the one replica size (`environmentd::sizes::DEFAULT_SIZE`).
+pub fn arguments() -> [(&'static str, String); 4] {
+    let size = crate::environmentd::sizes::DEFAULT_SIZE.to_string();
+    [
+        ("arg.replicas", "1".to_string()),
+        ("arg.default-replica-size", size.clone()),
+        ("arg.default-storage-size", size),
+        ("arg.single-replica-cluster", "quickstart".to_string()),
+    ]
+}
+
 /// Which script a check step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -47,6 +59,9 @@ pub struct Check {
     initialize: Vec<Command>,
     manipulate: [Vec<Command>; 2],
     validate: Vec<Command>,
+    /// What it needs that a rehearsal does not have: it is skipped in every phase (its
+    /// scripts are not kept).
+    pub needs: Option<&'static str>,
 }
 
 impl Check {
@@ -71,6 +86,8 @@ pub struct CheckError {
     /// The check's name, when it has one.
     pub check: Option<String>,
     pub message: String,
+    /// The system the check needs and a rehearsal does not have (Kafka, …), when that is why.
+    pub needs: Option<&'static str>,
 }
 
 impl fmt::Display for CheckError {
@@ -88,6 +105,7 @@ pub fn compile(spec: &CheckSpec, source: &str) -> Result<Check, CheckError> {
         source: source.to_string(),
         check: (!spec.name.is_empty()).then(|| spec.name.clone()),
         message,
+        needs: None,
     };
     let valid_name = spec
         .name
@@ -122,15 +140,48 @@ pub fn compile(spec: &CheckSpec, source: &str) -> Result<Check, CheckError> {
         }
     }
     let parse = |part: &str, text: &str| -> Result<Vec<Command>, CheckError> {
-        let commands = script::parse(text).map_err(|e| fail(format!("{part} {e}")))?;
+        let commands = script::parse(text).map_err(|e| CheckError {
+            needs: e.needs,
+            ..fail(format!("{part} {e}"))
+        })?;
+        // Known: the operator's variables, the arguments, and what this script set before.
+        let mut known: Vec<String> = VARIABLES
+            .iter()
+            .map(|v| v.to_string())
+            .chain(arguments().iter().map(|(k, _)| k.to_string()))
+            .collect();
         for c in &commands {
-            for (line, name) in c.variables() {
-                if !VARIABLES.contains(&name.as_str()) {
-                    return Err(fail(format!(
-                        "{part} line {line}: unknown variable ${{{name}}}; known: {}",
-                        VARIABLES.join(", ")
-                    )));
+            // A set's values may use the names it set before them (`$ set a=1 b=x${a}`).
+            let mut uses = c.variables();
+            if let Command::Set { vars, .. } = c.unguarded() {
+                uses.clear();
+                for (k, v) in vars {
+                    for name in script::variable_names(v) {
+                        if !known.contains(&name) {
+                            uses.push((c.line(), name));
+                        }
+                    }
+                    known.push(k.clone());
                 }
+            }
+            for (line, name) in uses {
+                if known.contains(&name) {
+                    continue;
+                }
+                let needs = script::builtin::variable_needs(&name);
+                let message = match needs {
+                    Some(what) => format!(
+                        "{part} line {line}: ${{{name}}} needs {what}, which a rehearsal does not have"
+                    ),
+                    None => format!(
+                        "{part} line {line}: unknown variable ${{{name}}}; known: {}",
+                        known.join(", ")
+                    ),
+                };
+                return Err(CheckError {
+                    needs,
+                    ..fail(message)
+                });
             }
         }
         Ok(commands)
@@ -144,15 +195,48 @@ pub fn compile(spec: &CheckSpec, source: &str) -> Result<Check, CheckError> {
         validate: parse("validate", &spec.validate)?,
         spec: spec.clone(),
         source: source.to_string(),
+        needs: None,
     })
+}
+
+/// [`compile`], except that with `skip_unavailable` a check refused only because it needs a
+/// system a rehearsal does not have is kept, to be skipped saying what it needs.
+pub fn compile_for(
+    spec: &CheckSpec,
+    source: &str,
+    skip_unavailable: bool,
+) -> Result<Check, CheckError> {
+    match compile(spec, source) {
+        Err(CheckError {
+            needs: Some(what), ..
+        }) if skip_unavailable => Ok(Check {
+            spec: spec.clone(),
+            source: source.to_string(),
+            initialize: Vec::new(),
+            manipulate: [Vec::new(), Vec::new()],
+            validate: Vec::new(),
+            needs: Some(what),
+        }),
+        other => other,
+    }
 }
 
 /// Reads one check from a ConfigMap value (YAML, the format of an inline item).
 pub fn from_yaml(text: &str, source: &str) -> Result<Check, CheckError> {
+    from_yaml_for(text, source, false)
+}
+
+/// [`from_yaml`], keeping a check that needs an unavailable system as [`compile_for`] does.
+pub fn from_yaml_for(
+    text: &str,
+    source: &str,
+    skip_unavailable: bool,
+) -> Result<Check, CheckError> {
     let fail = |message: String| CheckError {
         source: source.to_string(),
         check: None,
         message,
+        needs: None,
     };
     let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
         let line = e
@@ -167,7 +251,7 @@ pub fn from_yaml(text: &str, source: &str) -> Result<Check, CheckError> {
     })?;
     let spec: CheckSpec = serde_path_to_error::deserialize(value)
         .map_err(|e| fail(format!("{}: {}", e.path(), e.inner())))?;
-    compile(&spec, source)
+    compile_for(&spec, source, skip_unavailable)
 }
 
 /// A run's checks, frozen when the run starts so every phase sees the same scripts even if a
@@ -196,10 +280,10 @@ impl Snapshot {
         }
     }
 
-    pub fn compile(&self) -> Result<Vec<Check>, CheckError> {
+    pub fn compile(&self, skip_unavailable: bool) -> Result<Vec<Check>, CheckError> {
         self.checks
             .iter()
-            .map(|e| compile(&e.spec, &e.source))
+            .map(|e| compile_for(&e.spec, &e.source, skip_unavailable))
             .collect()
     }
 }
@@ -282,6 +366,9 @@ pub struct CheckGate {
 /// Why a check cannot run in this plan (platform-checks' `_can_run`), decided once for every
 /// phase; `None` when it runs.
 pub fn skip_reason(check: &Check, plan: &CheckGate) -> Option<String> {
+    if let Some(what) = check.needs {
+        return Some(format!("needs {what}"));
+    }
     let spec = &check.spec;
     if let Some(min) = spec.min_base_version.as_ref().and_then(|v| v.parse().ok())
         && plan.base_version < min

@@ -8,7 +8,7 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
 use super::{
     library::{Check, Phase},
-    script::{Command, ErrorMatch, rows_match},
+    script::{Command, ErrorMatch, Hashed, applies, rows_match},
 };
 use crate::api::v1alpha1::{CheckRecord, CheckState};
 
@@ -69,8 +69,12 @@ fn statement_repeat(sql: &str) -> Repeat {
 /// How safe sending `command` again is.
 pub fn repeat(command: &Command) -> Repeat {
     match command {
-        // An expected error changes nothing.
-        Command::Fail { .. } => Repeat::Safe,
+        // An expected error changes nothing; builtins that only set state send nothing.
+        Command::Fail { .. }
+        | Command::Nop { .. }
+        | Command::Set { .. }
+        | Command::SetSqlTimeout { .. } => Repeat::Safe,
+        Command::Guarded { command, .. } => repeat(command),
         Command::Query { sql, .. } => statement_repeat(sql),
         // A block re-runs from its first statement: as unsafe as its least safe statement.
         Command::PostgresExecute { statements, .. } => statements
@@ -101,6 +105,7 @@ pub enum Verdict {
 
 /// Judges one try. `resumed`: the command may have been sent before an operator restart.
 pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool) -> Verdict {
+    let command = command.unguarded();
     let safety = repeat(command);
     if let Err(SqlFailure::NotSent(e)) = result {
         return Verdict::Retry(format!("not sent: {e}"));
@@ -116,7 +121,10 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
     }
     match command {
         Command::Query {
-            sql, columns, rows, ..
+            columns,
+            rows,
+            hashed,
+            ..
         } => match result {
             Ok(actual) => {
                 let got: Vec<Vec<String>> = actual.rows.iter().map(|r| text_row(r)).collect();
@@ -129,10 +137,16 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
                         render_row(&actual.columns)
                     ));
                 }
-                if rows_match(sql, rows, &got) {
+                if let Some(h) = hashed {
+                    return match hash_mismatch(h, &got) {
+                        None => Verdict::Pass,
+                        Some(why) => Verdict::Retry(why),
+                    };
+                }
+                if rows_match(rows, &got) {
                     Verdict::Pass
                 } else {
-                    Verdict::Retry(diff(rows, &got, is_ordered(sql)))
+                    Verdict::Retry(diff(rows, &got))
                 }
             }
             Err(SqlFailure::Db(e)) => match safety {
@@ -147,6 +161,7 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
             let want = match error {
                 ErrorMatch::Contains(t) => format!("an error containing {t:?}"),
                 ErrorMatch::Exact(t) => format!("the error {t:?}"),
+                ErrorMatch::Regex(r) => format!("an error matching regex {:?}", r.as_str()),
             };
             match result {
                 Err(SqlFailure::Db(e)) if error.matches(e) => Verdict::Pass,
@@ -157,6 +172,8 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
                 }
             }
         }
+        Command::Nop { .. } | Command::Set { .. } | Command::SetSqlTimeout { .. } => Verdict::Pass,
+        Command::Guarded { .. } => unreachable!("unguarded above"),
         Command::PostgresExecute { .. } => match result {
             Ok(_) => Verdict::Pass,
             Err(SqlFailure::Db(e)) if safety == Repeat::Safe => {
@@ -170,12 +187,21 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
     }
 }
 
-fn is_ordered(sql: &str) -> bool {
-    let up: Vec<String> = sql
-        .split_whitespace()
-        .map(|w| w.to_ascii_uppercase())
-        .collect();
-    up.windows(2).any(|w| w[0] == "ORDER" && w[1] == "BY")
+/// Testdrive's `N values hashing to H`: N is the number of rows, H the MD5 (lowercase hex)
+/// of every value of the sorted rows, concatenated with no separator. Why not, if it differs.
+pub fn hash_mismatch(h: &Hashed, actual: &[Vec<String>]) -> Option<String> {
+    let mut sorted = actual.to_vec();
+    sorted.sort();
+    if sorted.len() != h.rows {
+        return Some(format!(
+            "wrong row count: expected {} rows, got {}",
+            h.rows,
+            sorted.len()
+        ));
+    }
+    let bytes: Vec<u8> = sorted.iter().flatten().flat_map(|v| v.bytes()).collect();
+    let got = format!("{:x}", md5::compute(bytes));
+    (got != h.md5).then(|| format!("wrong hash value: expected {:?}, got {got:?}", h.md5))
 }
 
 fn text_row(row: &[Option<String>]) -> Vec<String> {
@@ -184,24 +210,15 @@ fn text_row(row: &[Option<String>]) -> Vec<String> {
         .collect()
 }
 
-/// A row as it would be written in a script.
+/// A row as testdrive prints it in a diff: values joined by a space, a value that is empty or
+/// holds a space or a `"` quoted with Rust's string escapes.
 pub fn render_row(row: &[String]) -> String {
     row.iter()
         .map(|v| {
-            let plain = !v.is_empty()
-                && v != "<null>"
-                && !v
-                    .chars()
-                    .any(|c| c.is_whitespace() || c == '"' || c == '\\');
-            if plain || v == "<null>" {
-                v.clone()
+            if v.is_empty() || v.contains([' ', '"']) {
+                format!("{v:?}")
             } else {
-                let escaped = v
-                    .replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n")
-                    .replace('\t', "\\t");
-                format!("\"{escaped}\"")
+                v.clone()
             }
         })
         .collect::<Vec<_>>()
@@ -211,39 +228,37 @@ pub fn render_row(row: &[String]) -> String {
 /// Most rows a diff shows on each side.
 const DIFF_ROWS: usize = 20;
 
-/// Expected rows that are missing (`- `) and actual rows that are not expected (`+ `); for an
-/// ORDER BY query with the same rows in another order, both orders.
-pub fn diff(expected: &[Vec<String>], actual: &[Vec<String>], ordered: bool) -> String {
-    let mut missing: Vec<&Vec<String>> = Vec::new();
-    let mut extra: Vec<&Vec<String>> = actual.iter().collect();
-    for e in expected {
-        match extra.iter().position(|a| *a == e) {
-            Some(i) => {
-                extra.remove(i);
+/// Testdrive's diff: both sides sorted and walked together, an expected row the result lacks
+/// as `- `, a result row not expected as `+ `.
+pub fn diff(expected: &[Vec<String>], actual: &[Vec<String>]) -> String {
+    let (mut e, mut a) = (expected.to_vec(), actual.to_vec());
+    e.sort();
+    a.sort();
+    let (mut missing, mut extra) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < e.len() && j < a.len() {
+        match e[i].cmp(&a[j]) {
+            std::cmp::Ordering::Less => {
+                missing.push(&e[i]);
+                i += 1;
             }
-            None => missing.push(e),
+            std::cmp::Ordering::Greater => {
+                extra.push(&a[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+            }
         }
     }
+    missing.extend(&e[i..]);
+    extra.extend(&a[j..]);
     let mut out = format!(
-        "rows differ (expected {} rows, got {})",
+        "rows differ (expected {} rows, got {}):",
         expected.len(),
         actual.len()
     );
-    if ordered && missing.is_empty() && extra.is_empty() {
-        out.push_str(": same rows, different order (the query says ORDER BY)");
-        missing = expected.iter().collect();
-        extra = actual.iter().collect();
-        out.push_str("\nexpected:");
-        for r in missing.iter().take(DIFF_ROWS) {
-            out.push_str(&format!("\n  {}", render_row(r)));
-        }
-        out.push_str("\nactual:");
-        for r in extra.iter().take(DIFF_ROWS) {
-            out.push_str(&format!("\n  {}", render_row(r)));
-        }
-        return out;
-    }
-    out.push(':');
     for (sign, rows) in [("-", &missing), ("+", &extra)] {
         for r in rows.iter().take(DIFF_ROWS) {
             out.push_str(&format!("\n{sign} {}", render_row(r)));
@@ -406,14 +421,16 @@ pub struct Prepared<'a> {
 }
 
 /// Picks up to `concurrency` unfinished checks and readies them: started, a marker left by a
-/// crash judged ([`resume`]), and a marker set on an unrepeatable next command. `fresh` names
-/// checks whose markers were written in this very pass and not sent yet: not left by a crash.
+/// crash judged ([`resume`]), and a marker set on an unrepeatable next command that will be
+/// sent (not one its version guard skips on `version`). `fresh` names checks whose markers
+/// were written in this very pass and not sent yet: not left by a crash.
 pub fn prepare<'a>(
     records: &mut [CheckRecord],
     checks: &'a [Check],
     phase: Phase,
     concurrency: usize,
     fresh: &[String],
+    version: Option<u64>,
     now: Timestamp,
 ) -> Prepared<'a> {
     let mut prepared = Prepared::default();
@@ -434,7 +451,7 @@ pub fn prepare<'a>(
         if let Some(command) = script.get(record.done as usize) {
             if record.sending == Some(record.done) {
                 resumed = !fresh.contains(&record.name) && resume(record, command, now);
-            } else if needs_marker(command) {
+            } else if needs_marker(command) && version.is_none_or(|v| applies(command, v)) {
                 record.sending = Some(record.done);
                 prepared.marked.push(record.name.clone());
             }

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// The checks in a ConfigMap, one per `*.yaml`/`*.yml` key, keys in order.
-fn from_configmap(cm: &ConfigMap) -> Result<Vec<Check>, Vec<String>> {
+fn from_configmap(cm: &ConfigMap, skip_unavailable: bool) -> Result<Vec<Check>, Vec<String>> {
     let name = cm.metadata.name.clone().unwrap_or_default();
     let data = cm.data.clone().unwrap_or_default();
     let (mut checks, mut errors) = (Vec::new(), Vec::new());
@@ -26,7 +26,7 @@ fn from_configmap(cm: &ConfigMap) -> Result<Vec<Check>, Vec<String>> {
         if !(key.ends_with(".yaml") || key.ends_with(".yml")) {
             continue;
         }
-        match library::from_yaml(text, &format!("configmap/{name}:{key}")) {
+        match library::from_yaml_for(text, &format!("configmap/{name}:{key}"), skip_unavailable) {
             Ok(c) => checks.push(c),
             Err(e) => errors.push(e.to_string()),
         }
@@ -56,7 +56,7 @@ pub async fn collect<C: Kube>(
     let r = RunRef::of(run);
     let snapshot_name = names::checks_configmap(r.name);
     let checks = match ctx.configmap(r.namespace, &snapshot_name).await? {
-        Some(cm) => match frozen(&r, &cm) {
+        Some(cm) => match frozen(&r, &cm, spec.skip_unavailable) {
             Ok(c) => c,
             Err(e) => return Ok(Err(vec![e])),
         },
@@ -86,7 +86,7 @@ pub async fn collect<C: Kube>(
 }
 
 /// The snapshot an earlier pass froze, if it is this run's.
-fn frozen(r: &RunRef, cm: &ConfigMap) -> Result<Vec<Check>, String> {
+fn frozen(r: &RunRef, cm: &ConfigMap, skip_unavailable: bool) -> Result<Vec<Check>, String> {
     let ours = cm
         .metadata
         .owner_references
@@ -100,7 +100,7 @@ fn frozen(r: &RunRef, cm: &ConfigMap) -> Result<Vec<Check>, String> {
             names::checks_configmap(r.name)
         ));
     }
-    load_snapshot(cm)
+    load_snapshot(cm, skip_unavailable)
 }
 
 /// Inline checks, then named ConfigMaps, then those the selector matches; every problem found.
@@ -116,7 +116,7 @@ async fn gather<C: Kube>(
     };
     for (i, c) in spec.inline.iter().enumerate() {
         take(
-            library::compile(c, "inline")
+            library::compile_for(c, "inline", spec.skip_unavailable)
                 .map(|c| vec![c])
                 .map_err(|e| vec![format!("spec.checks.inline[{i}]: {e}")]),
         );
@@ -127,7 +127,7 @@ async fn gather<C: Kube>(
                 "spec.checks.configMaps[{i}]: ConfigMap {name} not found in namespace {}",
                 r.namespace
             )]),
-            Some(cm) => from_configmap(&cm),
+            Some(cm) => from_configmap(&cm, spec.skip_unavailable),
         });
     }
     if let Some(sel) = &spec.selector {
@@ -146,7 +146,7 @@ async fn gather<C: Kube>(
             )]));
         }
         for cm in &cms {
-            take(from_configmap(cm));
+            take(from_configmap(cm, spec.skip_unavailable));
         }
     }
     Ok(if errors.is_empty() {
@@ -157,7 +157,7 @@ async fn gather<C: Kube>(
 }
 
 /// The checks frozen in a snapshot ConfigMap.
-pub fn load_snapshot(cm: &ConfigMap) -> Result<Vec<Check>, String> {
+pub fn load_snapshot(cm: &ConfigMap, skip_unavailable: bool) -> Result<Vec<Check>, String> {
     let name = cm.metadata.name.clone().unwrap_or_default();
     let text = cm
         .data
@@ -167,6 +167,6 @@ pub fn load_snapshot(cm: &ConfigMap) -> Result<Vec<Check>, String> {
     let snapshot: Snapshot =
         serde_json::from_str(text).map_err(|e| format!("ConfigMap {name}: {e}"))?;
     snapshot
-        .compile()
+        .compile(skip_unavailable)
         .map_err(|e| format!("ConfigMap {name}: {e}"))
 }

@@ -27,7 +27,7 @@ use crate::{
     checks::{
         library::Phase,
         runner::{self, SqlFailure, Verdict},
-        script::{Command, substitute},
+        script::{self, Command, substitute},
     },
     environmentd,
 };
@@ -45,6 +45,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub fn variables(host: &str, seed: Option<u64>) -> BTreeMap<String, String> {
     let mut vars: BTreeMap<String, String> = environmentd::testdrive_addresses(host)
         .into_iter()
+        .chain(crate::checks::library::arguments())
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     vars.insert("testdrive.seed".into(), seed.unwrap_or(0).to_string());
@@ -60,7 +61,7 @@ async fn send<C: CheckSql>(
     command: &Command,
 ) -> Result<runner::Rows, SqlFailure> {
     let sub = |t: &str| substitute(t, vars).map_err(SqlFailure::Db);
-    match command {
+    match command.unguarded() {
         Command::Query { sql, .. } | Command::Fail { sql, .. } => {
             ctx.check_sql(session, host, &sub(sql)?).await
         }
@@ -77,6 +78,11 @@ async fn send<C: CheckSql>(
                 .await
                 .map(|()| runner::Rows::default())
         }
+        // Builtins that only set state: `run_check` reads them from the script.
+        Command::Nop { .. } | Command::Set { .. } | Command::SetSqlTimeout { .. } => {
+            Ok(runner::Rows::default())
+        }
+        Command::Guarded { .. } => unreachable!("unguarded above"),
     }
 }
 
@@ -86,7 +92,11 @@ pub struct Pass<'a> {
     pub host: &'a str,
     pub vars: &'a BTreeMap<String, String>,
     pub script: &'a [Command],
+    /// The default retry timeout (`spec.checks.timeout`); `$ set-sql-timeout` changes it.
     pub timeout: Duration,
+    /// `mz_version_num()` of the version the step's service runs (version guards); `None`
+    /// when the run does not know it (an adopted environment without `adopt.version`).
+    pub version: Option<u64>,
     /// How long a failing command is retried within this pass before the pass records it and
     /// ends (a pass per try would write status, and wake the run, as fast as it can).
     pub retry_for: Duration,
@@ -109,18 +119,56 @@ pub async fn run_check<C: CheckSql>(
             ctx.end_session(&p.session).await;
             return (record, true);
         };
+        // Out of its version guard's range: skipped silently, as testdrive does.
+        let version = match (p.version, command) {
+            (Some(v), _) => v,
+            (None, Command::Guarded { .. }) => {
+                let why = "a version guard needs the version the service runs, which this run \
+                           does not know (set spec.environment.adopt.version)"
+                    .to_string();
+                runner::fail(&mut record, command, why, Timestamp::now());
+                ctx.end_session(&p.session).await;
+                return (record, true);
+            }
+            // No guard so far: the guards before this command (none) decide nothing.
+            (None, _) => 0,
+        };
+        if !script::applies(command, version) {
+            runner::advance(&mut record);
+            moved = true;
+            resumed = false;
+            continue;
+        }
         if runner::needs_marker(command) && record.sending != Some(record.done) {
             return (record, moved);
         }
-        let result = send(ctx, &p.session, p.host, p.vars, command).await;
-        match runner::judge(command, &result, resumed) {
+        let before = &p.script[..k];
+        let vars = match script::script_vars(before, p.vars, version) {
+            Ok(v) => v,
+            Err(why) => {
+                runner::fail(&mut record, command, why, Timestamp::now());
+                ctx.end_session(&p.session).await;
+                return (record, true);
+            }
+        };
+        let timeout = script::script_timeout(before, p.timeout, version);
+        let expecting = match script::expecting(command, &vars) {
+            Ok(c) => c,
+            Err(why) => {
+                runner::fail(&mut record, command, why, Timestamp::now());
+                ctx.end_session(&p.session).await;
+                return (record, true);
+            }
+        };
+        let result = send(ctx, &p.session, p.host, &vars, command).await;
+        match runner::judge(&expecting, &result, resumed) {
             Verdict::Pass => {
                 runner::advance(&mut record);
                 moved = true;
                 resumed = false;
             }
             Verdict::Retry(why) => {
-                if runner::retry(&mut record, command, why, Timestamp::now(), p.timeout) {
+                if runner::retry(&mut record, command, why, Timestamp::now(), timeout) {
                     ctx.end_session(&p.session).await;
                     return (record, true);
                 }
@@ -147,6 +195,8 @@ pub struct StepCtx<'a> {
     pub host: &'a str,
     /// In-pass retry window (the run's poll interval).
     pub retry_for: Duration,
+    /// The version the step's service runs (version guards).
+    pub version: Option<&'a crate::version::MzVersion>,
     pub now: Timestamp,
     /// Checks whose markers this pass wrote and has not sent yet.
     pub fresh: &'a [String],
@@ -165,7 +215,13 @@ pub async fn step<C: Kube + CheckSql>(
             "the run's frozen checks (ConfigMap {snapshot_name}) are gone"
         )));
     };
-    let checks = match load_snapshot(&cm) {
+    let skip_unavailable = s
+        .run
+        .spec
+        .checks
+        .as_ref()
+        .is_some_and(|c| c.skip_unavailable);
+    let checks = match load_snapshot(&cm, skip_unavailable) {
         Ok(c) => c,
         Err(e) => return Ok(Outcome::Failed(e)),
     };
@@ -175,7 +231,16 @@ pub async fn step<C: Kube + CheckSql>(
         .map(usize::from)
         .unwrap_or(DEFAULT_CONCURRENCY);
     let mut records = s.status.steps[s.index].checks.clone();
-    let prepared = runner::prepare(&mut records, &checks, phase, concurrency, s.fresh, s.now);
+    let version = s.version.map(script::guard::version_num);
+    let prepared = runner::prepare(
+        &mut records,
+        &checks,
+        phase,
+        concurrency,
+        s.fresh,
+        version,
+        s.now,
+    );
     if !prepared.marked.is_empty() {
         // Write-ahead: the commands about to be sent are on record before they are sent.
         return Ok(Outcome::WriteAhead {
@@ -192,6 +257,7 @@ pub async fn step<C: Kube + CheckSql>(
             vars: &vars,
             script,
             timeout,
+            version,
             retry_for: s.retry_for,
         };
         let record = records[i].clone();

@@ -350,10 +350,17 @@ impl Environmentd for Context {
     }
 
     async fn leader_status(&self, host: &str) -> Result<LeaderStatus, LeaderApiError> {
-        leader_status(&self.http, host).await
+        let status = leader_status(&self.http, host).await;
+        if matches!(status, Ok(LeaderStatus::ReadyToPromote)) {
+            self.wakers.ready_seen.saw_ready(host);
+        }
+        status
     }
 
     async fn promote(&self, host: &str) -> Result<PromoteAnswer, LeaderApiError> {
+        if let Some(since) = self.wakers.ready_seen.promoting(host) {
+            super::metrics::promote_detected(since.as_secs_f64());
+        }
         promote(&self.http, host).await
     }
 

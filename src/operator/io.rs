@@ -41,6 +41,10 @@ pub enum PromoteAnswer {
 pub trait Kube {
     /// The run as the apiserver has it now (`None` once deleted).
     async fn run(&self, namespace: &str, name: &str) -> Result<Option<ScenarioRun>, KubeError>;
+    /// Whether `cached` (the watch cache's copy) is at the resourceVersion this process's own
+    /// last write of it (status or finalizers) returned: then it is exactly what that write stored, and a pass
+    /// may start from it without reading the run again.
+    fn is_own_last_write(&self, cached: &ScenarioRun) -> bool;
     /// Replaces the run's whole status: the only way status is ever written. Only if the run
     /// is still at its `resourceVersion` (a conflict otherwise); returns the new one.
     async fn write_status(

@@ -121,12 +121,22 @@ impl Kube for Context {
         });
         let what = || format!("write status of ScenarioRun {ns}/{name}");
         let api = self.api::<ScenarioRun>(&ns);
+        self.writing(&ns, &name);
         let written = call(
             what,
             api.patch_status(&name, &patch_params(), &Patch::Merge(&patch)),
         )
         .await?;
+        if let Some(v) = &written.metadata.resource_version {
+            self.wrote(&ns, &name, v);
+        }
         Ok(written.metadata.resource_version)
+    }
+
+    fn is_own_last_write(&self, cached: &ScenarioRun) -> bool {
+        let ns = cached.metadata.namespace.as_deref().unwrap_or_default();
+        let v = cached.metadata.resource_version.as_deref();
+        v.is_some() && self.last_write(ns, &name_of(&cached.metadata)).as_deref() == v
     }
 
     async fn publish(&self, run: &ScenarioRun, event: &EventNote) {
@@ -361,11 +371,16 @@ impl Kube for Context {
         }});
         let what = || format!("set the finalizers of ScenarioRun {ns}/{name}");
         let api = self.api::<ScenarioRun>(&ns);
-        call(
+        self.writing(&ns, &name);
+        let written = call(
             what,
             api.patch(&name, &patch_params(), &Patch::Merge(&patch)),
         )
         .await?;
+        // Our write too: a cached copy from before it is not the run as it stands.
+        if let Some(v) = &written.metadata.resource_version {
+            self.wrote(&ns, &name, v);
+        }
         Ok(())
     }
 }

@@ -1,6 +1,9 @@
 //! The operator's Prometheus metrics, served at `/metrics` beside the probes: reconcile passes
 //! by outcome and duration, steps by action and outcome with durations, runs by phase (from
-//! the controller's cache at scrape time), and Kubernetes API calls by verb. One registry for
+//! the controller's cache at scrape time), promote detection (the operator first seeing a
+//! generation ReadyToPromote → its promote request sent), how long passes wait for a slot, and
+//! Kubernetes API calls by verb.
+//! One registry for
 //! the process, because the API-call counter sits in the one wrapper every call goes through.
 
 use std::{collections::BTreeMap, sync::OnceLock};
@@ -28,6 +31,8 @@ struct Metrics {
     step_seconds: Family<Labels, Histogram>,
     runs: Family<Labels, Gauge>,
     api_calls: Family<Labels, Counter>,
+    promote_detection: Histogram,
+    pass_wait: Histogram,
 }
 
 fn metrics() -> &'static Metrics {
@@ -74,6 +79,20 @@ fn metrics() -> &'static Metrics {
             "Kubernetes API calls the reconcile passes made, by verb (watches not included)",
             api_calls.clone(),
         );
+        // 1 ms .. ~33 s.
+        let promote_detection = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "promote_detection_seconds",
+            "From the operator first seeing a generation ReadyToPromote to sending its promote",
+            promote_detection.clone(),
+        );
+        // 1 ms .. ~33 s.
+        let pass_wait = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "pass_wait_seconds",
+            "How long a pass waited for one of the --concurrency slots",
+            pass_wait.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -82,6 +101,8 @@ fn metrics() -> &'static Metrics {
             step_seconds,
             runs,
             api_calls,
+            promote_detection,
+            pass_wait,
         }
     })
 }
@@ -100,6 +121,16 @@ pub fn reconciled(outcome: &str, seconds: f64) {
         .get_or_create(&labels(&[("outcome", outcome)]))
         .inc();
     m.reconcile_seconds.observe(seconds);
+}
+
+/// A pass got its slot after waiting `seconds`.
+pub fn pass_waited(seconds: f64) {
+    metrics().pass_wait.observe(seconds);
+}
+
+/// A promote request is being sent `seconds` after its generation was first seen ready.
+pub fn promote_detected(seconds: f64) {
+    metrics().promote_detection.observe(seconds);
 }
 
 /// One Kubernetes API call (`verb`: the first word of the call's description).

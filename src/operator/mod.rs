@@ -27,6 +27,7 @@ pub mod outcome;
 pub mod reconcile;
 pub mod render;
 pub mod transition;
+pub mod wake;
 pub mod webhook;
 
 use std::{sync::Arc, time::Duration};
@@ -129,6 +130,7 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
     info!(namespace = ?settings.namespace, "scenario-operator running");
     let controller = Controller::new(runs, watcher::Config::default());
     let store = controller.store();
+    let _ = ctx.store.set(store.clone());
     health.set_phases(move || {
         let mut phases = std::collections::BTreeMap::new();
         for run in store.state() {
@@ -145,14 +147,24 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
             let run = pod.labels().get(&names::run_label())?.clone();
             Some(ObjectRef::new(&run).within(&pod.namespace()?))
         })
-        .with_config(controller::Config::default().concurrency(settings.concurrency))
+        .reconcile_on(ctx.wakers.stream())
+        // Unbounded here: passes are admitted by ctx.passes, in arrival order.
+        .with_config(controller::Config::default().concurrency(0))
         .shutdown_on_signal()
-        .run(reconcile_run, error_policy, ctx)
-        .for_each(|r| async move {
-            match r {
-                // A run deleted while a requeue was pending: nothing to do.
-                Err(controller::Error::ObjectNotFound(_)) | Ok(_) => {}
-                Err(e) => warn!(error = %e, "reconcile failed"),
+        .run(reconcile_run, error_policy, ctx.clone())
+        .for_each(|r| {
+            let ctx = ctx.clone();
+            async move {
+                match r {
+                    // A run deleted while a requeue was pending: nothing of it is kept.
+                    Err(controller::Error::ObjectNotFound(obj)) => {
+                        let key = format!("{}/{}", obj.namespace.unwrap_or_default(), obj.name);
+                        ctx.wakers.cancel(&key);
+                        ctx.forget(&key);
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, "reconcile failed"),
+                }
             }
         })
         .await;
@@ -189,22 +201,49 @@ fn key(run: &ScenarioRun) -> String {
 /// The controller's entry: one [`reconcile::reconcile`] pass at the current time.
 async fn reconcile_run(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let (ns, name) = (cached.namespace().unwrap_or_default(), cached.name_any());
+    let _permit = ctx
+        .passes
+        .acquire()
+        .await
+        .expect("the pass semaphore is never closed");
     let span = tracing::info_span!("reconcile", run = %name, namespace = %ns);
     let started = std::time::Instant::now();
-    let result = reconcile::reconcile(ctx.as_ref(), &ns, &name, Timestamp::now())
-        .instrument(span)
-        .await;
+    let result =
+        reconcile::reconcile_cached(ctx.as_ref(), &ns, &name, Some(&cached), Timestamp::now())
+            .instrument(span)
+            .await;
     let outcome = match &result {
         Ok(_) => "ok",
         Err(Error::Kube(e)) if e.class() == Class::Refused => "refused",
         Err(_) => "transient",
     };
     metrics::reconciled(outcome, started.elapsed().as_secs_f64());
-    let after = result?;
-    ctx.passed(&key(&cached));
+    let key = key(&cached);
+    let after = match result {
+        Ok(after) => after,
+        Err(e) => {
+            ctx.wakers.cancel(&key);
+            return Err(e);
+        }
+    };
+    ctx.passed(&key);
+    if after == After::AwaitChange {
+        // Ended or gone: a later pass (a deletion) reads the run afresh.
+        ctx.forget(&key);
+    }
+    if let After::Watch { wake, .. } = &after {
+        let run = ObjectRef::new(&name).within(&ns);
+        let fallback = match &after {
+            After::Watch { fallback, .. } => *fallback,
+            _ => unreachable!("matched above"),
+        };
+        ctx.wakers.watch(&key, run, wake.clone(), fallback);
+    } else {
+        ctx.wakers.cancel(&key);
+    }
     Ok(match after {
         After::Now => Requeue::requeue(Duration::ZERO),
-        After::Poll(d) => Requeue::requeue(d),
+        After::Poll(d) | After::Watch { fallback: d, .. } => Requeue::requeue(d),
         After::AwaitChange => Requeue::await_change(),
     })
 }

@@ -1,10 +1,11 @@
 //! The vocabulary between the parts of a pass, and nothing else: what one pass of a step
 //! achieved ([`Outcome`]), what recording it means for the controller ([`Effect`], [`Next`]),
 //! and the Events it publishes ([`EventNote`]). A leaf module: actions, checks and the status
-//! transitions all import it, and it imports none of them.
+//! transitions all import it, and it imports none of them (only `io`'s leader status type).
 
 use kube::runtime::events::EventType;
 
+use super::io::LeaderStatus;
 use crate::api::v1alpha1::{CheckRecord, StepProgress};
 
 /// What a pass of a step achieved.
@@ -16,6 +17,12 @@ pub enum Outcome {
         version: Option<String>,
     },
     Wait(String),
+    /// Waiting for something a small task can watch without the apiserver: the run is woken
+    /// the moment it changes (the poll interval stays the fallback).
+    Await {
+        message: String,
+        wake: Wake,
+    },
     /// Irreversible progress: recorded in the step before anything else happens.
     Progress {
         marker: StepProgress,
@@ -35,6 +42,17 @@ pub enum Outcome {
     Checks {
         records: Vec<CheckRecord>,
         end: ChecksEnd,
+    },
+}
+
+/// What a waiting step's run is woken by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// environmentd at `host` answering a leader status other than `seen` (or answering at
+    /// all, when `seen` is `None`).
+    LeaderStatus {
+        host: String,
+        seen: Option<LeaderStatus>,
     },
 }
 
@@ -81,6 +99,8 @@ pub enum Next {
     Again,
     /// Requeue after the poll interval: the step waits.
     Poll,
+    /// Woken by the watch, or after the poll interval if it sees nothing.
+    Watch(Wake),
     /// The write-ahead is on record: run the step again in this pass, knowing these checks'
     /// markers are fresh.
     Continue { fresh: Vec<String> },

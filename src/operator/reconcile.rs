@@ -18,7 +18,7 @@ use super::{
     decide::{self, Deadline, Decision, Limits},
     error::{Class, Error},
     io::{Cluster, Kube},
-    outcome::{Effect, EventNote, Next, Outcome},
+    outcome::{Effect, EventNote, Next, Outcome, Wake},
     render,
     transition::{self, Stamp, Step},
 };
@@ -33,30 +33,53 @@ use crate::{
 };
 
 /// When the controller should look at the run again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum After {
     /// At once: the run moved on.
     Now,
     /// After this long: the step waits for something that cannot be watched.
     Poll(Duration),
+    /// When `wake` sees a change, or after `fallback` if it sees none.
+    Watch { wake: Wake, fallback: Duration },
     /// Only when something changes (the run ended, or is gone).
     AwaitChange,
 }
 
+/// A watched wait comes back after this many poll intervals even if nothing woke it.
+const WATCH_FALLBACK_POLLS: u32 = 10;
+
 /// How many times one pass may run a step that keeps writing write-ahead records.
 const MAX_ACTS_PER_PASS: usize = 3;
 
-/// One pass over the run `namespace/name` at time `now`.
+/// One pass over the run `namespace/name` at time `now`, read from the apiserver.
 pub async fn reconcile<C: Cluster>(
     ctx: &C,
     namespace: &str,
     name: &str,
     now: Timestamp,
 ) -> Result<After, Error> {
+    reconcile_cached(ctx, namespace, name, None, now).await
+}
+
+/// One pass, starting from the watch cache's copy of the run when that is exactly what this
+/// process last wrote.
+pub async fn reconcile_cached<C: Cluster>(
+    ctx: &C,
+    namespace: &str,
+    name: &str,
+    cached: Option<&ScenarioRun>,
+    now: Timestamp,
+) -> Result<After, Error> {
     // The watch cache can lag behind our own status writes; acting on a stale status would
-    // repeat what the previous pass already did (a ConfigureMz statement, a step start). So
-    // every pass starts from the apiserver's current object.
-    let Some(mut run) = ctx.run(namespace, name).await? else {
+    // repeat what the previous pass already did (a ConfigureMz statement, a step start). So a
+    // pass starts from the apiserver's current object, unless the cache holds the very
+    // version our last write returned. A newer write by anyone else makes the cached copy
+    // stale, but then our next write, conditional on its resourceVersion, conflicts.
+    let run = match cached {
+        Some(c) if ctx.is_own_last_write(c) => Some(c.clone()),
+        _ => ctx.run(namespace, name).await?,
+    };
+    let Some(mut run) = run else {
         return Ok(After::AwaitChange);
     };
     if run.metadata.deletion_timestamp.is_some() {
@@ -253,6 +276,12 @@ async fn commit<C: Kube>(
     Ok(match effect.next {
         Next::Again | Next::Continue { .. } => After::Now,
         Next::Poll => After::Poll(decide::poll_interval(&run.spec)),
+        // The watch wakes the run on any change; the fallback only covers a watch that saw
+        // nothing (a lost wake-up), so it need not come every poll interval.
+        Next::Watch(wake) => After::Watch {
+            wake,
+            fallback: decide::poll_interval(&run.spec) * WATCH_FALLBACK_POLLS,
+        },
         Next::Ended { succeeded } => {
             cleanup(ctx, run, succeeded).await?;
             After::AwaitChange

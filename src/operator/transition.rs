@@ -257,6 +257,10 @@ pub fn apply_outcome(
     match outcome {
         Outcome::Done { message, version } => succeed_step(status, stamp, step, message, version),
         Outcome::Wait(message) => wait(status, stamp, step, message),
+        Outcome::Await { message, wake } => Effect {
+            next: Next::Watch(wake),
+            ..wait(status, stamp, step, message)
+        },
         Outcome::Progress { marker, message } => {
             record.progress = Some(marker);
             record.message = Some(message);

@@ -104,8 +104,9 @@ pub fn plan(spec: &ScenarioRunSpec) -> Result<Plan, PlanErrors> {
     let mut errors = resolve::check_spec(spec);
     // Inline checks are parsed now, so a bad script is refused before anything runs. Checks in
     // ConfigMaps are read (and refused the same way) by the operator when the run starts.
+    let skip_unavailable = spec.checks.as_ref().is_some_and(|c| c.skip_unavailable);
     for (i, check) in spec.checks.iter().flat_map(|c| c.inline.iter()).enumerate() {
-        if let Err(e) = crate::checks::library::compile(check, "inline") {
+        if let Err(e) = crate::checks::library::compile_for(check, "inline", skip_unavailable) {
             errors.push(PlanError::at(
                 format!("spec.checks.inline[{i}]"),
                 e.to_string(),

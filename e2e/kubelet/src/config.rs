@@ -4,7 +4,7 @@
 //! ```yaml
 //! nodeName: so-node-0
 //! nodeIP: 10.244.255.1        # where the apiserver reaches the log server
-//! podCIDRPrefix: 10.244.0.    # pods get <prefix><n>/32, n from 2
+//! podCIDRPrefix: 10.244.      # pods get <prefix><a>.<b>/32: a 0..=254, b 2..=250
 //! port: 10250
 //! tlsCert: /path/kubelet.crt
 //! tlsKey: /path/kubelet.key
@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn resolves_images_by_repository() {
         let cfg: Config = serde_saphyr::from_str(
-            "nodeName: n\nnodeIP: 1.2.3.4\npodCIDRPrefix: 10.244.0.\nport: 10250\ntlsCert: c\ntlsKey: k\nstateDir: s\nimages:\n  - image: materialize/materialized\n    command: /bin/mzsim\n    tagEnv: MZSIM_VERSION\n",
+            "nodeName: n\nnodeIP: 1.2.3.4\npodCIDRPrefix: 10.244.\nport: 10250\ntlsCert: c\ntlsKey: k\nstateDir: s\nimages:\n  - image: materialize/materialized\n    command: /bin/mzsim\n    tagEnv: MZSIM_VERSION\n",
         )
         .unwrap();
         let (m, tag) = cfg.resolve("materialize/materialized:v26.1.0").unwrap();

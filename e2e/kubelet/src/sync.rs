@@ -32,9 +32,20 @@ pub struct Kubelet {
     pub client: Client,
     pub cfg: Config,
     pub pods: Pods,
-    /// Pod IPs in use (last octet).
-    ips: Mutex<BTreeSet<u8>>,
+    /// Pod IPs in use: the last two octets (a, b), under the two-octet prefix. One /24 was
+    /// not enough: 100 concurrent 0dt runs hold more than 250 pods (parked generations and
+    /// clusterd included).
+    ips: Mutex<BTreeSet<(u8, u8)>>,
+    /// Pods whose start failed, by uid: how many times in a row (the retry back-off), and
+    /// whether a retry is already scheduled.
+    retries: Mutex<BTreeMap<String, (u32, bool)>>,
 }
+
+/// First retry of a pod that could not start; doubles up to [`RETRY_MAX`]. A kubelet retries a
+/// pod whose volumes cannot be set up yet (e.g. `kube-root-ca.crt` not published yet in a new
+/// namespace) until they can: the pod's spec names what it needs, and it may appear later.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(10);
 
 impl Kubelet {
     pub fn new(client: Client, cfg: Config) -> Arc<Kubelet> {
@@ -43,6 +54,7 @@ impl Kubelet {
             cfg,
             pods: Arc::new(Mutex::new(BTreeMap::new())),
             ips: Mutex::new(BTreeSet::new()),
+            retries: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -119,6 +131,7 @@ impl Kubelet {
                 let changed = rt.changed.clone();
                 pods.insert(uid.clone(), rt);
                 drop(pods);
+                self.retries.lock().await.remove(&uid);
                 self.write_hosts().await;
                 tokio::spawn(self.clone().status_writer(uid, changed));
             }
@@ -126,8 +139,55 @@ impl Kubelet {
                 warn!(pod = pod.metadata.name, error = %e, "cannot start pod");
                 drop(pods);
                 self.report_failure(&pod, &e.to_string()).await;
+                self.clone().retry_later(pod).await;
             }
         }
+    }
+
+    /// Tries a pod that could not start again after a back-off, from its current object, unless
+    /// a retry is already waiting (watch events of the same pod land here too).
+    async fn retry_later(self: Arc<Self>, pod: Pod) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let attempt = {
+            let mut retries = self.retries.lock().await;
+            let (n, pending) = retries.entry(uid.clone()).or_default();
+            if *pending {
+                return;
+            }
+            (*n, *pending) = (*n + 1, true);
+            *n
+        };
+        let delay = RETRY_FIRST
+            .saturating_mul(1 << (attempt - 1).min(8))
+            .min(RETRY_MAX);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some((_, pending)) = self.retries.lock().await.get_mut(&uid) {
+                *pending = false;
+            }
+            let ns = pod.metadata.namespace.clone().unwrap_or_default();
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+            match api.get_opt(&name).await {
+                Ok(Some(now)) if now.metadata.uid.as_deref() == Some(uid.as_str()) => {
+                    self.sync_again(now).await
+                }
+                // Gone or replaced: nothing to retry.
+                Ok(_) => {
+                    self.retries.lock().await.remove(&uid);
+                }
+                Err(e) => warn!(pod = name, error = %e, "cannot read pod to retry its start"),
+            }
+        });
+    }
+
+    /// `sync` behind a box: a retry calls it from inside it, and the box's declared `Send`
+    /// ends the otherwise infinite future type.
+    fn sync_again(
+        self: Arc<Self>,
+        pod: Pod,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(self.sync(pod))
     }
 
     async fn bind(&self, pod: &Pod) {
@@ -158,18 +218,21 @@ impl Kubelet {
 
     async fn allocate_ip(&self) -> anyhow::Result<String> {
         let mut used = self.ips.lock().await;
-        let n = (2u8..=250)
+        // a = 255 holds the cluster's own addresses (10.244.255.1).
+        let n = (0u8..=254)
+            .flat_map(|a| (2u8..=250).map(move |b| (a, b)))
             .find(|n| !used.contains(n))
             .ok_or_else(|| anyhow::anyhow!("no free pod IP"))?;
         used.insert(n);
-        Ok(format!("{}{n}", self.cfg.pod_cidr_prefix))
+        Ok(format!("{}{}.{}", self.cfg.pod_cidr_prefix, n.0, n.1))
     }
 
     async fn release_ip(&self, ip: &str) {
-        if let Some(n) = ip
+        let octets = ip
             .strip_prefix(&self.cfg.pod_cidr_prefix)
-            .and_then(|n| n.parse().ok())
-        {
+            .and_then(|rest| rest.split_once('.'))
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+        if let Some(n) = octets {
             self.ips.lock().await.remove(&n);
         }
     }

@@ -107,6 +107,7 @@ CREATE TABLE IF NOT EXISTS mzsim.statements (
     kind text, statement text, count bigint NOT NULL, PRIMARY KEY (kind, statement)
 );
 CREATE TABLE IF NOT EXISTS mzsim.promotions (generation bigint PRIMARY KEY, count bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS mzsim.promote_waits (generation bigint PRIMARY KEY, ms double precision NOT NULL);
 CREATE TABLE IF NOT EXISTS mzsim.privileges (
     grantee text, object_type text, schema_name text, name text, privilege text,
     PRIMARY KEY (grantee, object_type, schema_name, name, privilege)
@@ -147,6 +148,7 @@ CREATE OR REPLACE VIEW mz_internal.mz_comments AS
     JOIN mz_catalog.mz_schemas s ON s.id = 'u' || c.relnamespace;
 CREATE OR REPLACE VIEW mz_internal.mzsim_statements AS SELECT kind, statement, count FROM mzsim.statements;
 CREATE OR REPLACE VIEW mz_internal.mzsim_promotions AS SELECT generation, count FROM mzsim.promotions;
+CREATE OR REPLACE VIEW mz_internal.mzsim_promote_waits AS SELECT generation, ms FROM mzsim.promote_waits;
 ";
 
 impl Catalog {
@@ -277,11 +279,12 @@ impl Catalog {
     }
 
     /// Opens the catalog for generation `generation`: writes the new fence token, which fences
-    /// every older process.
+    /// every older process. `waited` (ReadyToPromote → promote request) is kept with it.
     pub async fn promote(
         &self,
         generation: u64,
         version: &MzVersion,
+        waited: Option<std::time::Duration>,
     ) -> Result<Promotion, CatalogError> {
         let generation = generation as i64;
         let mut client = self.client.lock().await;
@@ -312,6 +315,14 @@ impl Catalog {
             &[&generation],
         )
         .await?;
+        if let Some(waited) = waited {
+            let ms = waited.as_secs_f64() * 1000.0;
+            tx.execute(
+                "INSERT INTO mzsim.promote_waits VALUES ($1, $2) ON CONFLICT (generation) DO NOTHING",
+                &[&generation, &ms],
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Promotion::Promoted)
     }

@@ -4,6 +4,11 @@
 //! for a read-only generation; Initializing → IsLeader for a leader. CatchingUp is reported as
 //! Initializing, as environmentd does.
 
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
 use tokio::sync::{Notify, watch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +49,10 @@ pub enum SkipOutcome {
 pub struct Deployment {
     status: watch::Sender<Status>,
     skip: Notify,
+    /// When this generation became ReadyToPromote, and how long after that the promote
+    /// request arrived: the promote-detection latency the benchmark reports.
+    ready_at: Mutex<Option<Instant>>,
+    promote_wait: Mutex<Option<Duration>>,
 }
 
 impl Default for Deployment {
@@ -51,6 +60,8 @@ impl Default for Deployment {
         Deployment {
             status: watch::Sender::new(Status::Initializing),
             skip: Notify::new(),
+            ready_at: Mutex::new(None),
+            promote_wait: Mutex::new(None),
         }
     }
 }
@@ -67,6 +78,10 @@ impl Deployment {
     /// Allowed transitions only; anything else is a bug in the caller.
     pub fn set(&self, next: Status) {
         use Status::*;
+        // Before the status is published: a promote may follow it at once.
+        if next == Status::ReadyToPromote {
+            *self.ready_at.lock().expect("not poisoned") = Some(Instant::now());
+        }
         self.status.send_modify(|s| {
             let ok = matches!(
                 (*s, next),
@@ -80,6 +95,11 @@ impl Deployment {
         });
     }
 
+    /// From becoming ReadyToPromote to the first promote request, once one arrived.
+    pub fn promote_wait(&self) -> Option<Duration> {
+        *self.promote_wait.lock().expect("not poisoned")
+    }
+
     /// The promote endpoint: idempotent once past initialization.
     pub fn promote(&self) -> PromoteOutcome {
         let mut moved = false;
@@ -90,6 +110,10 @@ impl Deployment {
             }
             moved
         });
+        if moved {
+            let ready_at = *self.ready_at.lock().expect("not poisoned");
+            *self.promote_wait.lock().expect("not poisoned") = ready_at.map(|t| t.elapsed());
+        }
         match self.status() {
             Status::Promoting | Status::IsLeader => PromoteOutcome::Success,
             Status::Initializing | Status::CatchingUp => {
@@ -136,8 +160,13 @@ mod tests {
         assert_eq!(d.status().reported(), "Initializing");
         assert_eq!(d.skip_catchup(), SkipOutcome::Skipped);
         d.set(Status::ReadyToPromote);
+        assert_eq!(d.promote_wait(), None);
         assert_eq!(d.promote(), PromoteOutcome::Success);
         assert_eq!(d.status(), Status::Promoting);
+        let waited = d.promote_wait().expect("measured at the first promote");
+        // A second promote does not move the measurement.
+        assert_eq!(d.promote(), PromoteOutcome::Success);
+        assert_eq!(d.promote_wait(), Some(waited));
         // Idempotent once past initialization.
         assert_eq!(d.promote(), PromoteOutcome::Success);
         assert_eq!(d.skip_catchup(), SkipOutcome::Skipped);

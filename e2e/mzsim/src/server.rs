@@ -337,7 +337,11 @@ async fn read_only_generation(sim: &Sim, next_item_id: i64) -> i32 {
     }
     match sim
         .catalog()
-        .promote(sim.config.deploy_generation, &sim.config.version)
+        .promote(
+            sim.config.deploy_generation,
+            &sim.config.version,
+            sim.deployment.promote_wait(),
+        )
         .await
     {
         Ok(Promotion::Promoted) => {

@@ -65,9 +65,13 @@ async fn phase(
     checks: &[Check],
     phase: Phase,
     host: &str,
+    version: &str,
     timeout: Duration,
 ) -> Vec<CheckRecord> {
     let vars = variables(host, None);
+    let version = Some(scenario_operator::checks::script::guard::version_num(
+        &version.parse().unwrap(),
+    ));
     let mut out = Vec::new();
     for chunk in checks.chunks(4) {
         let runs = chunk.iter().map(|c| {
@@ -77,6 +81,7 @@ async fn phase(
                 vars: &vars,
                 script: c.script(phase),
                 timeout,
+                version,
                 retry_for: Duration::ZERO,
             };
             run_to_end(sessions, c.name(), pass, Duration::from_millis(100))
@@ -123,13 +128,21 @@ async fn the_starter_library_passes_every_phase_across_a_restart_and_an_upgrade(
         // Validate may run many times: it must be idempotent.
         Phase::Validate,
     ] {
-        let records = phase(&sessions, &checks, p, &host, timeout).await;
+        let records = phase(&sessions, &checks, p, &host, "v26.2.0", timeout).await;
         assert_passed(&records, &format!("{p} on v26.2.0"), &mz);
     }
     // A restart on the next version (with downtime): everything is still right.
     mz.kill();
     let mz = start(&env, 0, "v26.3.0", &host).await;
-    let records = phase(&sessions, &checks, Phase::Validate, &host, timeout).await;
+    let records = phase(
+        &sessions,
+        &checks,
+        Phase::Validate,
+        &host,
+        "v26.3.0",
+        timeout,
+    )
+    .await;
     assert_passed(&records, "validate after upgrading to v26.3.0", &mz);
     assert!(records.iter().all(|r| r.duration.is_some()));
 }
@@ -155,12 +168,20 @@ async fn a_broken_validate_fails_with_a_readable_diff() {
         Phase::Manipulate(2),
     ] {
         assert_passed(
-            &phase(&sessions, &checks, p, &host, SECOND).await,
+            &phase(&sessions, &checks, p, &host, "v26.3.0", SECOND).await,
             "setup",
             &mz,
         );
     }
-    let records = phase(&sessions, &checks, Phase::Validate, &host, SECOND).await;
+    let records = phase(
+        &sessions,
+        &checks,
+        Phase::Validate,
+        &host,
+        "v26.3.0",
+        SECOND,
+    )
+    .await;
     let r = &records[0];
     assert_eq!(r.state, CheckState::Failed, "{r:#?}");
     assert_eq!(r.line, Some(1));

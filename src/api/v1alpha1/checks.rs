@@ -46,6 +46,12 @@ pub struct ChecksSpec {
     /// `--default-timeout`). Default `300s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+
+    /// Skip, in every phase, a check that needs a system the rehearsal does not have (a
+    /// `$ kafka-ingest`, `${testdrive.kafka-addr}`, …) instead of refusing the run: its record
+    /// says `Skipped: needs Kafka`. So a whole imported library can run. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_unavailable: bool,
 }
 
 /// One check, as a platform-checks `Check` class: an initialize script, exactly two manipulate

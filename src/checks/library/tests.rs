@@ -22,7 +22,7 @@ fn compile_names_the_check_the_script_and_the_line() {
     let e = compile(&bad, "inline").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "check Broken (inline): validate line 3: ! needs an expected error on the next line (contains:… or exact:…)"
+        "check Broken (inline): validate line 3: ! needs an expected error on the next line (contains:…, exact:…, regex:… or timeout)"
     );
 
     let mut var = spec("Vars");
@@ -35,6 +35,23 @@ fn compile_names_the_check_the_script_and_the_line() {
         ),
         "{e}"
     );
+
+    // Names a script sets are known after the set (and within it, in order); expected errors
+    // and needs are checked too.
+    let mut set = spec("Sets");
+    set.validate = "$ set a=1 b=x${a}\n> SELECT '${b}'\nx1\n! SELECT 1\ncontains:${a}\n".into();
+    assert!(compile(&set, "inline").is_ok());
+    set.validate = "! SELECT 1\ncontains:${later}\n$ set later=1\n".into();
+    let e = compile(&set, "inline").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("validate line 1: unknown variable ${later}"),
+        "{e}"
+    );
+    set.validate = "> SELECT '${testdrive.kafka-addr}'\nx\n".into();
+    let e = compile(&set, "inline").unwrap_err();
+    assert_eq!(e.needs, Some("Kafka"));
+    assert!(compile_for(&set, "inline", true).unwrap().needs == Some("Kafka"));
 
     let mut three = spec("Three");
     three.manipulate.push(String::new());

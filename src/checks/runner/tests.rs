@@ -65,12 +65,17 @@ fn judging_queries_errors_and_evidence() {
         judge(&q, &Ok(rows(&[&["1", "x"], &["2", "y"]])), false),
         Verdict::Retry("rows differ (expected 2 rows, got 2):\n- 2 <null>\n+ 2 y".into())
     );
+    // Testdrive sorts both sides whatever the query says: ORDER BY never fails a check.
     let ordered = one("> SELECT a FROM t ORDER BY a\n1\n2");
     assert_eq!(
         judge(&ordered, &Ok(rows(&[&["2"], &["1"]])), false),
-        Verdict::Retry(
-            "rows differ (expected 2 rows, got 2): same rows, different order (the query says ORDER BY)\nexpected:\n  1\n  2\nactual:\n  2\n  1".into()
-        )
+        Verdict::Pass
+    );
+    // The diff walks both sorted sides: what is missing as -, what is extra as +.
+    let three = one("> SELECT a FROM t\nc\na\nb");
+    assert_eq!(
+        judge(&three, &Ok(rows(&[&["d"], &["b"], &["a"]])), false),
+        Verdict::Retry("rows differ (expected 3 rows, got 3):\n- c\n+ d".into())
     );
     let header = one("> SELECT 1 AS n\nn\n---\n1");
     let mut named = rows(&[&["1"]]);
@@ -124,15 +129,73 @@ fn judging_queries_errors_and_evidence() {
 }
 
 #[test]
-fn diffs_quote_like_scripts_and_are_bounded() {
+fn hashed_results_count_rows_and_hash_sorted_values() {
+    // MD5 of "1a2b" (the sorted rows' values, no separators), as testdrive computes it.
+    let want = format!("{:x}", md5::compute("1a2b"));
+    let q = one(&format!("> SELECT a, b FROM t\n2 values hashing to {want}"));
     assert_eq!(
-        render_row(&["a b".into(), "".into(), "<null>".into(), "q\"".into()]),
-        "\"a b\" \"\" <null> \"q\\\"\""
+        judge(&q, &Ok(rows(&[&["2", "b"], &["1", "a"]])), false),
+        Verdict::Pass
     );
-    let expected: Vec<Vec<String>> = (0..30).map(|i| vec![i.to_string()]).collect();
-    let d = diff(&expected, &[], false);
+    assert_eq!(
+        judge(&q, &Ok(rows(&[&["1", "a"]])), false),
+        Verdict::Retry("wrong row count: expected 2 rows, got 1".into())
+    );
+    let Verdict::Retry(why) = judge(&q, &Ok(rows(&[&["1", "a"], &["2", "c"]])), false) else {
+        panic!()
+    };
     assert!(
-        d.starts_with("rows differ (expected 30 rows, got 0):\n- 0\n"),
+        why.starts_with(&format!("wrong hash value: expected {want:?}, got ")),
+        "{why}"
+    );
+    // The README's example: values sort as text ("1" < "10" < "100" < "11").
+    let q = one(
+        "> SELECT generate_series(1, 100)\n100 values hashing to 856fac9cc6c07400a8df14315f1ab8c9",
+    );
+    let n: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    let result = Rows {
+        columns: vec!["generate_series".into()],
+        rows: n.iter().map(|v| vec![Some(v.clone())]).collect(),
+    };
+    assert_eq!(judge(&q, &Ok(result), false), Verdict::Pass);
+}
+
+#[test]
+fn regex_expectations_and_nop() {
+    let re = one("! SELECT 1/0\nregex:division by (zero|0)");
+    assert_eq!(
+        judge(&re, &Err(SqlFailure::Db("division by zero".into())), false),
+        Verdict::Pass
+    );
+    assert_eq!(
+        judge(&re, &Err(SqlFailure::Db("overflow".into())), false),
+        Verdict::Retry(
+            "expected an error matching regex \"division by (zero|0)\", got: overflow".into()
+        )
+    );
+    assert_eq!(
+        judge(&one("$ nop"), &Ok(Rows::default()), false),
+        Verdict::Pass
+    );
+}
+
+#[test]
+fn diffs_quote_like_scripts_and_are_bounded() {
+    // As testdrive: quoted (Rust string escapes) when empty or holding a space or a quote.
+    assert_eq!(
+        render_row(&[
+            "a b".into(),
+            "".into(),
+            "<null>".into(),
+            "q\"".into(),
+            "x\\y".into()
+        ]),
+        "\"a b\" \"\" <null> \"q\\\"\" x\\y"
+    );
+    let expected: Vec<Vec<String>> = (0..30).map(|i| vec![format!("{i:02}")]).collect();
+    let d = diff(&expected, &[]);
+    assert!(
+        d.starts_with("rows differ (expected 30 rows, got 0):\n- 00\n"),
         "{d}"
     );
     assert!(d.ends_with("- … 10 more"), "{d}");

@@ -81,6 +81,27 @@ impl StepInput<'_> {
                 _ => None,
             })
     }
+    /// The version `svc` runs at this step: its last start's tag, the tag a later
+    /// ReplaceEnvironmentdStatefulSet swapped in, or an adopted environment's stated version.
+    fn service_version(&self, svc: &str) -> Option<crate::version::MzVersion> {
+        let planned = self.plan[..self.index]
+            .iter()
+            .rev()
+            .find_map(|p| match &p.action {
+                Action::StartMz(s) if s.mz_service == svc => Some(s.tag.clone()),
+                Action::ReplaceEnvironmentdStatefulSet {
+                    mz_service,
+                    new_tag,
+                    ..
+                } if mz_service == svc => Some(new_tag.clone()),
+                _ => None,
+            });
+        planned.or_else(|| {
+            self.adopted(svc)?;
+            let adopt = self.run.spec.environment.adopt.as_ref()?;
+            adopt.version.as_deref()?.parse().ok()
+        })
+    }
     fn elapsed(&self) -> Duration {
         let started = self.record().started_at.as_ref().map(|t| t.0);
         started
@@ -218,12 +239,14 @@ async fn check_step<C: Cluster>(
     let Some(h) = host(ctx, input, svc).await? else {
         return wait("no pod address yet");
     };
+    let version = input.service_version(svc);
     let s = checks::StepCtx {
         run: input.run,
         status: input.status,
         index: input.index,
         host: &h,
         retry_for: poll_interval(&input.run.spec).min(Duration::from_secs(5)),
+        version: version.as_ref(),
         now: input.now,
         fresh: input.fresh,
     };

@@ -8,12 +8,25 @@ use crate::{
     operator::{
         error::{Class, Error},
         io::{Cluster, LeaderStatus, PromoteAnswer},
-        outcome::Outcome,
+        outcome::{Outcome, Wake},
     },
 };
 
 fn progress(marker: StepProgress, message: String) -> Result<Outcome, Error> {
     Ok(Outcome::Progress { marker, message })
+}
+
+/// Waits, woken as soon as `host`'s leader status is no longer `seen`: the next state of
+/// these steps is decided by that status alone, so watching it (not the apiserver) is what
+/// makes promotion follow readiness within one HTTP poll.
+fn await_status(message: String, host: &str, seen: Option<LeaderStatus>) -> Result<Outcome, Error> {
+    Ok(Outcome::Await {
+        message,
+        wake: Wake::LeaderStatus {
+            host: host.to_string(),
+            seen,
+        },
+    })
 }
 
 /// WaitReadyMz: poll the leader status until ReadyToPromote.
@@ -27,8 +40,10 @@ pub(super) async fn wait_ready<C: Cluster>(
     };
     match ctx.leader_status(&h).await {
         Ok(LeaderStatus::ReadyToPromote) => done(format!("{svc} is ReadyToPromote")),
-        Ok(s) => wait(format!("{svc} reports {s:?}")),
-        Err(e) => leader_error(svc, e),
+        Ok(s) => await_status(format!("{svc} reports {s:?}"), &h, Some(s)),
+        Err(e) if e.class() == Class::Refused => leader_error(svc, e),
+        // Not answering yet (booting): woken by its first answer.
+        Err(e) => await_status(format!("{svc}: {e}"), &h, None),
     }
 }
 
@@ -62,7 +77,7 @@ pub(super) async fn promote<C: Cluster>(
     };
     let status = ctx.leader_status(&h).await;
     match &input.record().progress {
-        None => before_sending(svc, status),
+        None => before_sending(&h, svc, status),
         Some(StepProgress::PromoteSent) => sending(ctx, &h, svc, status).await,
         Some(StepProgress::Promoted) => promoted(ctx, &h, svc, status).await,
         Some(other) => failed(format!(
@@ -75,6 +90,7 @@ pub(super) async fn promote<C: Cluster>(
 
 /// Nothing recorded yet: record the intent to send, unless it is already done.
 fn before_sending(
+    h: &str,
     svc: &str,
     status: Result<LeaderStatus, crate::operator::error::LeaderApiError>,
 ) -> Result<Outcome, Error> {
@@ -86,7 +102,9 @@ fn before_sending(
             StepProgress::Promoted,
             format!("{svc} was already promoted"),
         ),
-        Ok(LeaderStatus::Initializing) => wait(format!("{svc} is still initializing")),
+        Ok(s @ LeaderStatus::Initializing) => {
+            await_status(format!("{svc} is still initializing"), h, Some(s))
+        }
         Err(e) => leader_error(svc, e),
     }
 }
@@ -144,8 +162,12 @@ async fn promoted<C: Cluster>(
             "{svc} accepted promote but is ReadyToPromote again: it restarted before fencing the \
              old leader, so the promotion was lost; not promoting a second time"
         )),
-        Ok(s) => wait(format!("{svc} reports {s:?}; waiting for IsLeader")),
+        Ok(s) => await_status(
+            format!("{svc} reports {s:?}; waiting for IsLeader"),
+            h,
+            Some(s),
+        ),
         Err(e) if e.class() == Class::Refused => leader_error(svc, e),
-        Err(_) => wait(format!("{svc} is restarting as leader")),
+        Err(_) => await_status(format!("{svc} is restarting as leader"), h, None),
     }
 }

@@ -290,3 +290,29 @@ fn a_failed_check_gets_an_event_with_its_statement_and_diff() {
         "step 3 (Validate mz-1): check Inserts failed: line 1: rows differ\n> SELECT * FROM t\nrows differ (expected 1 rows, got 0):\n- one"
     );
 }
+
+#[tokio::test]
+async fn set_variables_arguments_and_version_guards_reach_the_server_as_testdrive_sends_them() {
+    let run = run_of(spec(json!({
+        "scenario": "ZeroDowntimeUpgradeEntireMzTwoVersions",
+        "checks": {"inline": [{
+            "name": "Testdrive",
+            "initialize": "$ set tbl=t\n> CREATE TABLE ${tbl} (v text)\n",
+            "manipulate": [
+                ">[version<100] INSERT INTO t VALUES ('never')\n$[version>=100] set v=${arg.replicas}\n> INSERT INTO t VALUES ('${v}')\n",
+                "$ nop\n",
+            ],
+            "validate": "$ set-sql-timeout duration=1s\n> SELECT * FROM t\n1\n",
+        }]},
+    })));
+    let cluster = FakeCluster::default();
+    let status = drive(&cluster, &run, None).await;
+    assert!(all_succeeded(&status), "{:?}", status.message);
+    let sent = cluster.statements();
+    assert!(
+        sent.contains(&"CREATE TABLE t (v text)".to_string()),
+        "{sent:?}"
+    );
+    // The guarded INSERT is below every version this run starts; `${arg.replicas}` is 1.
+    assert_eq!(inserts(&cluster), ["INSERT INTO t VALUES ('1')"]);
+}

@@ -21,8 +21,8 @@ use super::{
     actions,
     error::{KubeError, LeaderApiError, SqlError},
     io::{CheckSql, Environmentd, Kube, LeaderStatus, PromoteAnswer},
-    outcome::EventNote,
-    reconcile::{After, reconcile},
+    outcome::{EventNote, Wake},
+    reconcile::{After, reconcile, reconcile_cached},
 };
 use crate::{
     api::{
@@ -64,6 +64,9 @@ struct State {
     run: Option<ScenarioRun>,
     /// Status writes so far, and the crash to inject at one of them.
     writes: usize,
+    /// Reads of the run, and the resourceVersion the last status write returned.
+    reads: usize,
+    last_written: Option<String>,
     crash: Option<Crash>,
     events: Vec<EventNote>,
     /// Runs whose objects were deleted by cleanup.
@@ -197,7 +200,14 @@ fn crashed() -> KubeError {
 
 impl Kube for FakeCluster {
     async fn run(&self, _ns: &str, _name: &str) -> Result<Option<ScenarioRun>, KubeError> {
-        Ok(self.state.lock().unwrap().run.clone())
+        let mut st = self.state.lock().unwrap();
+        st.reads += 1;
+        Ok(st.run.clone())
+    }
+
+    fn is_own_last_write(&self, cached: &ScenarioRun) -> bool {
+        let st = self.state.lock().unwrap();
+        st.last_written.is_some() && st.last_written == cached.metadata.resource_version
     }
 
     async fn write_status(
@@ -225,9 +235,12 @@ impl Kube for FakeCluster {
         }
         let version = bump(&mut stored.metadata);
         stored.status = Some(status.clone());
+        // As the real client: a write that failed (even one that landed) is not remembered.
+        st.last_written = None;
         if st.crash == Some(Crash::After(n)) {
             return Err(crashed());
         }
+        st.last_written = Some(version.clone());
         Ok(Some(version))
     }
 
@@ -268,7 +281,8 @@ impl Kube for FakeCluster {
         let mut st = self.state.lock().unwrap();
         if let Some(run) = st.run.as_mut() {
             run.metadata.finalizers = Some(finalizers.to_vec());
-            bump(&mut run.metadata);
+            let version = bump(&mut run.metadata);
+            st.last_written = Some(version);
         }
         Ok(())
     }
@@ -697,7 +711,10 @@ async fn drive_from(
         match reconcile(cluster, "ns", "fixture-run", now).await {
             Ok(After::AwaitChange) => return (cluster.status(), now),
             Ok(After::Now) => {}
-            Ok(After::Poll(d)) => now = now.checked_add(d).unwrap(),
+            // Without a wake-up task, a watched wait ends at its fallback.
+            Ok(After::Poll(d) | After::Watch { fallback: d, .. }) => {
+                now = now.checked_add(d).unwrap()
+            }
             Err(e) => assert!(
                 crash.is_some(),
                 "a pass failed without an injected crash: {e}"
@@ -810,6 +827,98 @@ async fn a_crash_at_any_pass_of_a_zero_downtime_run_repeats_no_promote() {
             assert!((1..=2).contains(&n), "{crash:?}: {s} ran {n} times");
         }
     }
+}
+
+#[tokio::test]
+async fn a_run_waiting_on_the_leader_api_asks_to_be_woken_by_it() {
+    let run = run_of(spec(json!({"actions": [
+        {"action": "StartMz", "mzService": "a"},
+        {"action": "StartMz", "mzService": "b", "deployGeneration": 1},
+        {"action": "WaitReadyMz", "mzService": "b"},
+        {"action": "PromoteMz", "mzService": "b"},
+    ]})));
+    let cluster = FakeCluster::default();
+    cluster.state.lock().unwrap().run = Some(run.clone());
+    let mut now = t0();
+    let mut watched = Vec::new();
+    for _ in 0..500 {
+        match reconcile(&cluster, "ns", "fixture-run", now).await.unwrap() {
+            After::AwaitChange => break,
+            After::Now => {}
+            After::Poll(d) => now = now.checked_add(d).unwrap(),
+            After::Watch { wake, fallback } => {
+                let status = cluster.status();
+                let step = status.steps.iter().find(|s| s.state == StepState::Running);
+                watched.push((step.unwrap().plan["action"].clone(), wake));
+                now = now.checked_add(fallback).unwrap();
+            }
+        }
+    }
+    assert!(
+        all_succeeded(&cluster.status()),
+        "{:?}",
+        cluster.status().message
+    );
+    // The fake's b is ReadyToPromote by the time WaitReadyMz looks (StartMz's own poll moved
+    // it on); PromoteMz then waits while b restarts as leader, woken by b answering at all.
+    let b = |seen| Wake::LeaderStatus {
+        host: "fixture-run-b-0.fixture-run-b.ns.svc.cluster.local".into(),
+        seen,
+    };
+    assert_eq!(watched, vec![(json!("PromoteMz"), b(None))]);
+    // b still catching up when WaitReadyMz first looks: woken by b leaving Initializing.
+    let cluster = FakeCluster::default();
+    cluster.state.lock().unwrap().run = Some(run.clone());
+    let (mut now, mut reset) = (t0(), false);
+    let first = loop {
+        match reconcile(&cluster, "ns", "fixture-run", now).await.unwrap() {
+            After::Watch { wake, .. } => break wake,
+            After::AwaitChange => panic!("ended without a watched wait"),
+            _ => {}
+        }
+        now = now.checked_add(Duration::from_millis(10)).unwrap();
+        let waiting = cluster
+            .status()
+            .steps
+            .iter()
+            .any(|s| s.state == StepState::Running && s.plan["action"] == "WaitReadyMz");
+        if waiting && !reset {
+            let mut st = cluster.state.lock().unwrap();
+            let env = st.envs.get_mut("fixture-run-b").unwrap();
+            (env.status, env.catching_up, reset) = (Some(LeaderStatus::Initializing), true, true);
+        }
+    };
+    assert_eq!(first, b(Some(LeaderStatus::Initializing)));
+}
+
+#[tokio::test]
+async fn a_pass_starts_from_the_cache_only_when_it_holds_our_last_write() {
+    let run = run_of(spec(json!({"actions": [
+        {"action": "StartMz", "mzService": "a"},
+        {"action": "KillMz", "mzService": "a"},
+    ]})));
+    let cluster = FakeCluster::default();
+    cluster.state.lock().unwrap().run = Some(run.clone());
+    let reads = || cluster.state.lock().unwrap().reads;
+    // Nothing written yet: the cache's copy is not trusted.
+    reconcile_cached(&cluster, "ns", "fixture-run", Some(&run), t0())
+        .await
+        .unwrap();
+    assert_eq!(reads(), 1);
+    // The cache caught up with that write: the next pass starts from it.
+    let current = cluster.state.lock().unwrap().run.clone().unwrap();
+    reconcile_cached(&cluster, "ns", "fixture-run", Some(&current), t0())
+        .await
+        .unwrap();
+    assert_eq!(reads(), 1);
+    // A copy older than our last write (the watch event not there yet) is read afresh.
+    reconcile_cached(&cluster, "ns", "fixture-run", Some(&current), t0())
+        .await
+        .unwrap();
+    assert_eq!(reads(), 2);
+    // The run drives to its end either way.
+    let status = drive(&cluster, &run, None).await;
+    assert!(all_succeeded(&status), "{:?}", status.message);
 }
 
 #[tokio::test]

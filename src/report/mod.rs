@@ -1,4 +1,11 @@
-//! `scenario-operator status`: wait for a run to end and print its per-step result table.
+//! What a run did, for people and CI systems: `scenario-operator status` waits for a run to end
+//! and prints its per-step table; `scenario-operator report` renders one run's [`timeline`]
+//! as a table, JSON, JUnit XML ([`junit`]) or a self-contained HTML page ([`html`]). All of it
+//! is pure over the run's status except the waiting.
+
+pub mod html;
+pub mod junit;
+pub mod timeline;
 
 use std::time::Duration;
 
@@ -126,14 +133,20 @@ pub fn verdict(run: &ScenarioRun) -> Option<bool> {
     Some(format!("{phase:?}") == expected && message_ok)
 }
 
-/// Waits (polling) until `name` ends or `timeout` passes; prints the table; `Ok(true)` if it
-/// ended as expected.
+/// Waits (polling) until `name` ends or `timeout` passes; prints the table (and writes the
+/// JUnit report to `junit`); `Ok(true)` if it ended as expected.
 pub async fn wait_and_print(
     client: Client,
     namespace: &str,
     name: &str,
     timeout: Duration,
+    junit: Option<&std::path::Path>,
 ) -> Result<bool, String> {
+    let write_junit = |run: &ScenarioRun| -> Result<(), String> {
+        let Some(path) = junit else { return Ok(()) };
+        let xml = self::junit::render(&timeline::Timeline::of(run));
+        std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
     let api: Api<ScenarioRun> = Api::namespaced(client, namespace);
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -143,10 +156,12 @@ pub async fn wait_and_print(
             .map_err(|e| format!("cannot read ScenarioRun {namespace}/{name}: {e}"))?;
         if let Some(ok) = verdict(&run) {
             print!("{}", table(&run));
+            write_junit(&run)?;
             return Ok(ok);
         }
         if tokio::time::Instant::now() >= deadline {
             print!("{}", table(&run));
+            write_junit(&run)?;
             return Err(format!(
                 "ScenarioRun {namespace}/{name} did not end within {timeout:?}"
             ));

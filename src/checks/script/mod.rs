@@ -1,0 +1,927 @@
+//! The subset of Materialize's testdrive language that platform checks use, parsed with line
+//! numbers so a bad script is reported before anything runs:
+//!
+//! - `> SQL` then the expected rows (whitespace-separated values, `"quoted"` with `\` escapes,
+//!   `<null>` for NULL; an optional header line followed by a `---` line names the columns), or
+//!   the one line `N values hashing to MD5`; compared sorted, as testdrive always does;
+//! - `! SQL` then `contains:<text>`, `exact:<text>` or `regex:<regex>` for the expected error
+//!   (testdrive's `timeout` is refused: not supported yet);
+//! - `$ postgres-execute connection=<url>` then one statement per line; `$ nop`;
+//!   `$ set name=value …` (or `$ set name` with the value on the lines after it) and
+//!   `${name}` to use it; `$ set-sql-timeout duration=…|default [force=true]`;
+//! - version guards on any command: `>[version>=14700] SELECT …` ([`guard`]);
+//! - `# comments`, and SQL continued on following lines that start with whitespace;
+//! - `${name}` variables (e.g. `${testdrive.materialize-internal-sql-addr}`).
+
+pub mod builtin;
+pub mod guard;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use self::guard::VersionRange;
+
+/// One parsed command, with the 1-based line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Query {
+        line: usize,
+        sql: String,
+        columns: Option<Vec<String>>,
+        rows: Vec<Vec<String>>,
+        /// `N values hashing to MD5` instead of rows.
+        hashed: Option<Hashed>,
+    },
+    Fail {
+        line: usize,
+        sql: String,
+        error: ErrorMatch,
+    },
+    PostgresExecute {
+        line: usize,
+        connection: String,
+        statements: Vec<String>,
+    },
+    /// `$ nop`: does nothing (platform-checks' default `initialize()`).
+    Nop { line: usize },
+    /// `$ set`: variables for the commands after it (values may use earlier ones).
+    Set {
+        line: usize,
+        vars: Vec<(String, String)>,
+    },
+    /// `$ set-sql-timeout`: how long later commands are retried (`None`: the default); only
+    /// ever raised, unless `force`.
+    SetSqlTimeout {
+        line: usize,
+        timeout: Option<Duration>,
+        force: bool,
+    },
+    /// A command that runs only when the server's version number is in `range`.
+    Guarded {
+        range: VersionRange,
+        command: Box<Command>,
+    },
+}
+
+/// Testdrive's hashed result: the number of rows and the MD5 of their sorted values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hashed {
+    pub rows: usize,
+    /// Lowercase hex.
+    pub md5: String,
+}
+
+impl Command {
+    /// The line the command starts on.
+    pub fn line(&self) -> usize {
+        match self {
+            Command::Query { line, .. }
+            | Command::Fail { line, .. }
+            | Command::PostgresExecute { line, .. }
+            | Command::Nop { line }
+            | Command::Set { line, .. }
+            | Command::SetSqlTimeout { line, .. } => *line,
+            Command::Guarded { command, .. } => command.line(),
+        }
+    }
+
+    /// The statement text, as shown when it fails.
+    pub fn text(&self) -> String {
+        match self {
+            Command::Query { sql, .. } => format!("> {sql}"),
+            Command::Fail { sql, .. } => format!("! {sql}"),
+            Command::PostgresExecute {
+                connection,
+                statements,
+                ..
+            } => format!(
+                "$ postgres-execute connection={connection}\n{}",
+                statements.join("\n")
+            ),
+            Command::Nop { .. } => "$ nop".to_string(),
+            Command::Set { vars, .. } => {
+                let args: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("$ set {}", args.join(" "))
+            }
+            Command::SetSqlTimeout { timeout, force, .. } => format!(
+                "$ set-sql-timeout duration={}{}",
+                timeout.map_or("default".to_string(), |d| format!("{}ms", d.as_millis())),
+                if *force { " force=true" } else { "" }
+            ),
+            Command::Guarded { range, command } => {
+                format!("[version {}..={}] {}", range.min, range.max, command.text())
+            }
+        }
+    }
+
+    /// The command itself, without its version guard.
+    pub fn unguarded(&self) -> &Command {
+        match self {
+            Command::Guarded { command, .. } => command.unguarded(),
+            c => c,
+        }
+    }
+
+    /// Every `${name}` the command uses, with the command's line.
+    pub fn variables(&self) -> Vec<(usize, String)> {
+        let texts: Vec<&str> = match self {
+            Command::Query { sql, rows, .. } => std::iter::once(sql.as_str())
+                .chain(rows.iter().flatten().map(String::as_str))
+                .collect(),
+            Command::Fail { sql, error, .. } => vec![sql.as_str(), error.text()],
+            Command::PostgresExecute {
+                connection,
+                statements,
+                ..
+            } => std::iter::once(connection.as_str())
+                .chain(statements.iter().map(String::as_str))
+                .collect(),
+            Command::Nop { .. } | Command::SetSqlTimeout { .. } => Vec::new(),
+            Command::Set { vars, .. } => vars.iter().map(|(_, v)| v.as_str()).collect(),
+            Command::Guarded { command, .. } => return command.variables(),
+        };
+        texts
+            .into_iter()
+            .flat_map(variable_names)
+            .map(|name| (self.line(), name))
+            .collect()
+    }
+}
+
+/// How an expected error is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorMatch {
+    Contains(String),
+    Exact(String),
+    /// An unanchored search, as testdrive's (checked to compile when parsed).
+    Regex(String),
+}
+
+impl ErrorMatch {
+    /// Whether the error's primary message matches.
+    pub fn matches(&self, message: &str) -> bool {
+        match self {
+            ErrorMatch::Contains(t) => message.contains(t.as_str()),
+            ErrorMatch::Exact(t) => message == t,
+            ErrorMatch::Regex(r) => regex::Regex::new(r).is_ok_and(|r| r.is_match(message)),
+        }
+    }
+
+    /// The text it matches with (for variables).
+    fn text(&self) -> &str {
+        match self {
+            ErrorMatch::Contains(t) | ErrorMatch::Exact(t) | ErrorMatch::Regex(t) => t,
+        }
+    }
+}
+
+/// A script error: where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+    /// The system the script needs and a rehearsal does not have (Kafka, MySQL, …): such a
+    /// check can be skipped instead (`spec.checks.skipUnavailable`).
+    pub needs: Option<&'static str>,
+}
+
+fn err(line: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        message: message.into(),
+        needs: None,
+    }
+}
+
+fn is_command(line: &str) -> bool {
+    matches!(line.chars().next(), Some('>' | '!' | '$' | '?'))
+}
+
+/// Parses a script.
+pub fn parse(script: &str) -> Result<Vec<Command>, ParseError> {
+    let lines: Vec<&str> = script.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let (line_no, line) = (i + 1, lines[i]);
+        i += 1;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !is_command(line) {
+            return Err(err(
+                line_no,
+                format!("expected a command (>, !, $), found {line:?}"),
+            ));
+        }
+        let (range, line) = split_guard(line_no, line)?;
+        let text = command_text(&lines, &mut i, &line);
+        let block = command_block(&lines, &mut i);
+        let command = match line.chars().next() {
+            Some('>') => parse_query(line_no, text, &block)?,
+            Some('!') => parse_fail(line_no, text, &block)?,
+            Some('$') => parse_builtin(line_no, &text, &block)?,
+            _ => return Err(err(line_no, "? (EXPLAIN) commands are not supported")),
+        };
+        out.push(match range {
+            Some(range) => Command::Guarded {
+                range,
+                command: Box::new(command),
+            },
+            None => command,
+        });
+    }
+    Ok(out)
+}
+
+/// `>[version>=N] …`: the guard, and the line as it reads without it. Testdrive drops the
+/// character after `]` (a space, in every upstream check); anything else there is refused
+/// rather than dropped.
+fn split_guard(line_no: usize, line: &str) -> Result<(Option<VersionRange>, String), ParseError> {
+    let (sigil, rest) = line.split_at(1);
+    let Some(rest) = rest.strip_prefix('[') else {
+        return Ok((None, line.to_string()));
+    };
+    let end = rest
+        .find(']')
+        .ok_or_else(|| err(line_no, "version guard: found no closing ]"))?;
+    let range = guard::parse(&rest[..end]).map_err(|e| err(line_no, e))?;
+    let after = &rest[end + 1..];
+    if !after.starts_with(' ') {
+        return Err(err(
+            line_no,
+            format!(
+                "version guard: a space must follow ] (testdrive drops the character there): {line:?}"
+            ),
+        ));
+    }
+    Ok((Some(range), format!("{sigil}{}", &after[1..])))
+}
+
+/// SQL may be wrapped for readability, so the command's text continues on the lines after
+/// it that start with whitespace; `i` is left on the first line past them.
+fn command_text(lines: &[&str], i: &mut usize, line: &str) -> String {
+    let mut text = line[1..].trim().to_string();
+    while *i < lines.len() && lines[*i].starts_with([' ', '\t']) && !lines[*i].trim().is_empty() {
+        text.push('\n');
+        text.push_str(lines[*i].trim_end());
+        *i += 1;
+    }
+    text
+}
+
+/// The expectations after a command run up to the next command; blank lines and comments
+/// carry no expectation, so they are dropped here, keeping each line's number for errors.
+/// A line starting with `\` loses that character, as in testdrive, so a row or input line
+/// may start with a sigil (`\${rows}`).
+fn command_block<'a>(lines: &[&'a str], i: &mut usize) -> Vec<(usize, &'a str)> {
+    let mut block = Vec::new();
+    while *i < lines.len() && !is_command(lines[*i]) {
+        let l = lines[*i];
+        if !l.trim().is_empty() && !l.starts_with('#') {
+            block.push((*i + 1, l.strip_prefix('\\').unwrap_or(l)));
+        }
+        *i += 1;
+    }
+    block
+}
+
+/// `>`: the block is the expected rows, led by a column header when its second line is a
+/// `---` separator.
+fn parse_query(
+    line_no: usize,
+    text: String,
+    block: &[(usize, &str)],
+) -> Result<Command, ParseError> {
+    if text.is_empty() {
+        return Err(err(line_no, "> needs a SQL statement"));
+    }
+    if let [(n, only)] = block
+        && let Some(hashed) = parse_hashed(*n, only)?
+    {
+        return Ok(Command::Query {
+            line: line_no,
+            sql: text,
+            columns: None,
+            rows: Vec::new(),
+            hashed: Some(hashed),
+        });
+    }
+    let (columns, body) = match block.get(1) {
+        Some((_, sep)) if sep.len() >= 3 && sep.chars().all(|c| c == '-') => {
+            (Some(split_row(block[0].0, block[0].1)?), &block[2..])
+        }
+        _ => (None, block),
+    };
+    let rows = body
+        .iter()
+        .map(|(n, l)| split_row(*n, l))
+        .collect::<Result<_, _>>()?;
+    Ok(Command::Query {
+        line: line_no,
+        sql: text,
+        columns,
+        rows,
+        hashed: None,
+    })
+}
+
+/// `N values hashing to MD5`, the only line of a `>` block (testdrive's form for results too
+/// long to list); N counts rows.
+fn parse_hashed(line_no: usize, line: &str) -> Result<Option<Hashed>, ParseError> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let [n, "values", "hashing", "to", md5] = words[..] else {
+        return Ok(None);
+    };
+    let rows = n
+        .parse()
+        .map_err(|e| err(line_no, format!("number of expected rows {n:?}: {e}")))?;
+    if md5.len() != 32
+        || !md5
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    {
+        return Err(err(line_no, format!("{md5:?} is not a lowercase hex MD5")));
+    }
+    Ok(Some(Hashed {
+        rows,
+        md5: md5.to_string(),
+    }))
+}
+
+/// `!`: the block must be exactly one `contains:`/`exact:`/`regex:`/`timeout` line (testdrive
+/// has no default), so a stray line is not silently taken for part of the expectation.
+fn parse_fail(
+    line_no: usize,
+    text: String,
+    block: &[(usize, &str)],
+) -> Result<Command, ParseError> {
+    let Some((n, spec)) = block.first() else {
+        return Err(err(
+            line_no,
+            "! needs an expected error on the next line (contains:…, exact:…, regex:… or timeout)",
+        ));
+    };
+    let error = if let Some(t) = spec.strip_prefix("contains:") {
+        ErrorMatch::Contains(t.trim().to_string())
+    } else if let Some(t) = spec.strip_prefix("exact:") {
+        ErrorMatch::Exact(t.trim().to_string())
+    } else if let Some(t) = spec.strip_prefix("regex:") {
+        let t = t.trim();
+        // Variables are substituted (escaped) at run time: check the rest now.
+        let probe = regex::Regex::new(r"\$\{[^}]*\}")
+            .expect("a valid regex")
+            .replace_all(t, "v");
+        regex::Regex::new(&probe).map_err(|e| err(*n, format!("regex:{t}: {e}")))?;
+        ErrorMatch::Regex(t.to_string())
+    } else if *spec == "timeout" {
+        return Err(err(
+            *n,
+            "! … timeout (a statement expected not to answer in time) is not supported yet: \
+             it would hold a check's session and a pass for the whole timeout",
+        ));
+    } else {
+        return Err(err(
+            *n,
+            format!("expected contains:…, exact:…, regex:… or timeout, found {spec:?}"),
+        ));
+    };
+    if let Some((n, extra)) = block.get(1) {
+        return Err(err(
+            *n,
+            format!("unexpected line after the expected error: {extra:?}"),
+        ));
+    }
+    Ok(Command::Fail {
+        line: line_no,
+        sql: text,
+        error,
+    })
+}
+
+/// `$`: the builtins supported are parsed; any other builtin or argument is refused at parse
+/// time rather than ignored at run time, and one that needs a system a rehearsal does not
+/// have says which.
+fn parse_builtin(
+    line_no: usize,
+    text: &str,
+    block: &[(usize, &str)],
+) -> Result<Command, ParseError> {
+    let (name, args) = builtin::arguments(text).map_err(|e| err(line_no, e))?;
+    let unknown = |k: &str| err(line_no, format!("unknown {name} argument {k:?}"));
+    match name.as_str() {
+        "postgres-execute" => {
+            let mut connection = None;
+            for (k, v) in args {
+                match k.as_str() {
+                    "connection" => connection = Some(v),
+                    _ => return Err(unknown(&k)),
+                }
+            }
+            let connection =
+                connection.ok_or_else(|| err(line_no, "postgres-execute needs connection=…"))?;
+            let statements = block.iter().map(|(_, l)| l.trim().to_string()).collect();
+            Ok(Command::PostgresExecute {
+                line: line_no,
+                connection,
+                statements,
+            })
+        }
+        // Testdrive substitutes its arguments and input and does nothing else.
+        "nop" => Ok(Command::Nop { line: line_no }),
+        "set" => {
+            if args.is_empty() {
+                return Err(err(line_no, "$ set needs name=value"));
+            }
+            // `$ set name` (no value) takes the lines after it, joined.
+            let input = block.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("\n");
+            let vars = args
+                .into_iter()
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        (k, input.clone())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect();
+            Ok(Command::Set {
+                line: line_no,
+                vars,
+            })
+        }
+        "set-sql-timeout" => {
+            let (mut timeout, mut force) = (None, false);
+            for (k, v) in args {
+                match k.as_str() {
+                    "duration" if v.eq_ignore_ascii_case("default") => timeout = Some(None),
+                    "duration" => {
+                        let d = builtin::duration(&v).map_err(|e| err(line_no, e))?;
+                        timeout = Some(Some(d));
+                    }
+                    "force" => {
+                        force = match v.as_str() {
+                            "true" => true,
+                            "false" => false,
+                            _ => return Err(err(line_no, format!("force={v}: true or false"))),
+                        }
+                    }
+                    _ => return Err(unknown(&k)),
+                }
+            }
+            let timeout =
+                timeout.ok_or_else(|| err(line_no, "set-sql-timeout needs duration=…"))?;
+            Ok(Command::SetSqlTimeout {
+                line: line_no,
+                timeout,
+                force,
+            })
+        }
+        other => Err(match builtin::needs(other) {
+            Some(what) => ParseError {
+                line: line_no,
+                message: format!("${other} needs {what}, which a rehearsal does not have"),
+                needs: Some(what),
+            },
+            None => err(
+                line_no,
+                format!(
+                    "unsupported builtin ${other}; supported: postgres-execute, nop, set, \
+                     set-sql-timeout"
+                ),
+            ),
+        }),
+    }
+}
+
+/// Splits an expected row like testdrive: whitespace-separated, `"quoted"` values with `\`
+/// escapes (`\n`, `\t`, `\"`, `\\`).
+pub fn split_row(line_no: usize, line: &str) -> Result<Vec<String>, ParseError> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut in_field = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted => {
+                out.push(std::mem::take(&mut field));
+                quoted = false;
+                in_field = false;
+            }
+            '"' if !in_field => {
+                quoted = true;
+            }
+            '\\' if quoted => match chars.next() {
+                Some('n') => field.push('\n'),
+                Some('t') => field.push('\t'),
+                Some('r') => field.push('\r'),
+                Some('0') => field.push('\0'),
+                Some(other) => field.push(other),
+                None => return Err(err(line_no, "dangling \\ in a quoted value")),
+            },
+            c if c.is_whitespace() && !quoted => {
+                if in_field {
+                    out.push(std::mem::take(&mut field));
+                    in_field = false;
+                }
+            }
+            c => {
+                field.push(c);
+                in_field |= !quoted;
+            }
+        }
+    }
+    if quoted {
+        return Err(err(line_no, "unterminated quote"));
+    }
+    if in_field {
+        out.push(field);
+    }
+    Ok(out)
+}
+
+/// Every `${name}` in `text`, in order.
+pub fn variable_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        out.push(rest[start + 2..start + end].to_string());
+        rest = &rest[start + end + 1..];
+    }
+    out
+}
+
+/// Replaces `${name}` with its value; an unknown name is an error naming it.
+pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| format!("unterminated ${{ in {text:?}"))?;
+        let name = &rest[start + 2..start + end];
+        out.push_str(
+            vars.get(name)
+                .ok_or_else(|| format!("unknown variable ${{{name}}}"))?,
+        );
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The command with `${name}`s in its expectations replaced, as testdrive substitutes each
+/// expected field (after splitting, so a value with spaces stays one field) and the expected
+/// error (regex-escaped in a `regex:`). Column names and hash lines are not substituted.
+pub fn expecting(command: &Command, vars: &BTreeMap<String, String>) -> Result<Command, String> {
+    let mut c = command.unguarded().clone();
+    match &mut c {
+        Command::Query { rows, .. } => {
+            for field in rows.iter_mut().flatten() {
+                *field = substitute(field, vars)?;
+            }
+        }
+        Command::Fail { error, .. } => match error {
+            ErrorMatch::Contains(t) | ErrorMatch::Exact(t) => *t = substitute(t, vars)?,
+            ErrorMatch::Regex(r) => {
+                let escaped: BTreeMap<String, String> = vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), regex::escape(v)))
+                    .collect();
+                *r = substitute(r, &escaped)?;
+            }
+        },
+        _ => {}
+    }
+    Ok(c)
+}
+
+/// Whether `command` runs on a server with version number `version` (a guard's range).
+pub fn applies(command: &Command, version: u64) -> bool {
+    match command {
+        Command::Guarded { range, command } => range.contains(version) && applies(command, version),
+        _ => true,
+    }
+}
+
+/// The variables the command after `before` sees: `base` and every `$ set` before it that
+/// ran (values substituted as they were set, as testdrive does).
+pub fn script_vars(
+    before: &[Command],
+    base: &BTreeMap<String, String>,
+    version: u64,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut vars = base.clone();
+    for c in before.iter().filter(|c| applies(c, version)) {
+        if let Command::Set { vars: set, .. } = c.unguarded() {
+            for (k, v) in set {
+                let v = substitute(v, &vars)?;
+                vars.insert(k.clone(), v);
+            }
+        }
+    }
+    Ok(vars)
+}
+
+/// How long the command after `before` is retried: `default`, raised by the last
+/// `$ set-sql-timeout` before it (or set, with `force=true`), as testdrive's.
+pub fn script_timeout(before: &[Command], default: Duration, version: u64) -> Duration {
+    let mut timeout = default;
+    for c in before.iter().filter(|c| applies(c, version)) {
+        if let Command::SetSqlTimeout {
+            timeout: t, force, ..
+        } = c.unguarded()
+        {
+            let t = t.unwrap_or(default);
+            timeout = if *force { t } else { t.max(default) };
+        }
+    }
+    timeout
+}
+
+/// Compares rows as testdrive does: both sides sorted, whatever the query's ORDER BY (the
+/// order a script lists rows in never matters).
+pub fn rows_match(expected: &[Vec<String>], actual: &[Vec<String>]) -> bool {
+    let (mut e, mut a) = (expected.to_vec(), actual.to_vec());
+    e.sort();
+    a.sort();
+    e == a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_queries_errors_and_postgres_execute() {
+        let script = "\
+# a comment
+> CREATE TABLE t (a int, b text)
+
+> INSERT INTO t VALUES (1, 'x y'), (2, NULL)
+> SELECT a, b
+  FROM t
+1 \"x y\"
+2 <null>
+! SELECT * FROM nope
+contains:unknown catalog item 'nope'
+$ postgres-execute connection=postgres://mz_system@${testdrive.materialize-internal-sql-addr}
+ALTER SYSTEM SET max_tables = 1000
+GRANT ALL PRIVILEGES ON SYSTEM TO materialize
+> SELECT count(*) AS n FROM t
+n
+---
+2
+";
+        let cmds = parse(script).unwrap();
+        assert_eq!(cmds.len(), 6);
+        assert_eq!(
+            cmds[0],
+            Command::Query {
+                line: 2,
+                sql: "CREATE TABLE t (a int, b text)".into(),
+                columns: None,
+                rows: vec![],
+                hashed: None,
+            }
+        );
+        match &cmds[2] {
+            Command::Query {
+                line, sql, rows, ..
+            } => {
+                assert_eq!(*line, 5);
+                assert_eq!(sql, "SELECT a, b\n  FROM t");
+                assert_eq!(
+                    rows,
+                    &vec![
+                        vec!["1".to_string(), "x y".into()],
+                        vec!["2".into(), "<null>".into()]
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            cmds[3],
+            Command::Fail {
+                line: 9,
+                sql: "SELECT * FROM nope".into(),
+                error: ErrorMatch::Contains("unknown catalog item 'nope'".into())
+            }
+        );
+        match &cmds[4] {
+            Command::PostgresExecute {
+                statements,
+                connection,
+                ..
+            } => {
+                assert_eq!(statements.len(), 2);
+                assert!(connection.contains("${testdrive.materialize-internal-sql-addr}"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &cmds[5] {
+            Command::Query { columns, rows, .. } => {
+                assert_eq!(columns.as_deref(), Some(&["n".to_string()][..]));
+                assert_eq!(rows, &vec![vec!["2".to_string()]]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_scripts_name_the_line() {
+        let cases = [
+            ("SELECT 1", 1, "expected a command"),
+            ("> SELECT 1\n! SELECT x\n", 2, "needs an expected error"),
+            ("! SELECT x\nmaybe: it fails", 2, "expected contains:"),
+            ("$ kafka-ingest topic=t", 1, "needs Kafka"),
+            ("$ set-regex match=x", 1, "unsupported builtin"),
+            ("$ postgres-execute\nSELECT 1", 1, "needs connection"),
+            ("> SELECT 1\n\"open", 2, "unterminated quote"),
+            ("? EXPLAIN SELECT 1", 1, "not supported"),
+        ];
+        for (script, line, fragment) in cases {
+            let e = parse(script).unwrap_err();
+            assert_eq!(e.line, line, "{script:?}: {e}");
+            assert!(e.message.contains(fragment), "{script:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn hashed_results_error_matchers_and_nop() {
+        let script = "\
+$ nop
+> SELECT generate_series(1, 100)
+100 values hashing to 0123456789abcdef0123456789abcdef
+! SELECT 1/0
+regex:^division by (zero|0)$
+";
+        let commands = parse(script).unwrap();
+        assert_eq!(commands[0], Command::Nop { line: 1 });
+        let Command::Query { hashed, rows, .. } = &commands[1] else {
+            panic!("{:?}", commands[1])
+        };
+        assert_eq!(
+            hashed,
+            &Some(Hashed {
+                rows: 100,
+                md5: "0123456789abcdef0123456789abcdef".into()
+            })
+        );
+        assert!(rows.is_empty());
+        let Command::Fail { error, .. } = &commands[2] else {
+            panic!()
+        };
+        assert!(error.matches("division by zero") && !error.matches("xdivision by zero"));
+        // A hash line after other rows is just a row; a bad one in its place is refused.
+        let Command::Query { hashed, rows, .. } =
+            &parse("> SELECT 1\n1\n2 values hashing to x").unwrap()[0]
+        else {
+            panic!()
+        };
+        assert_eq!((hashed, rows.len()), (&None, 2));
+        for (bad, line, why) in [
+            (
+                "> SELECT 1\n1 values hashing to ABC",
+                2,
+                "not a lowercase hex MD5",
+            ),
+            ("! SELECT 1\nregex:(", 2, "regex:("),
+            (
+                "! SELECT 1\nboom",
+                2,
+                "expected contains:…, exact:…, regex:… or timeout",
+            ),
+            ("$ set-regex match=x", 1, "unsupported builtin $set-regex"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.line, line, "{bad}");
+            assert!(e.message.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn set_variables_timeouts_and_guards_take_effect_in_order() {
+        let script = "\
+$ set a=1 b=x${a}
+> SELECT ${b}
+x1
+$ set-sql-timeout duration=10m
+>[version>=2600100] SELECT 'new'
+new
+$[version<2600100] set a=old
+$ set long
+two
+lines
+$ set-sql-timeout duration=1s force=true
+> SELECT 1
+1
+";
+        let c = parse(script).unwrap();
+        assert_eq!(c.len(), 8);
+        let base = BTreeMap::from([("testdrive.seed".to_string(), "1".to_string())]);
+        let v26 = 2_600_200;
+        let vars = script_vars(&c[..1], &base, v26).unwrap();
+        assert_eq!((vars["a"].as_str(), vars["b"].as_str()), ("1", "x1"));
+        assert!(applies(&c[3], v26) && !applies(&c[3], 14700));
+        assert!(matches!(c[3].unguarded(), Command::Query { sql, .. } if sql == "SELECT 'new'"));
+        assert_eq!(c[3].line(), 5);
+        // The guarded set runs only on the old version.
+        assert_eq!(script_vars(&c[..5], &base, v26).unwrap()["a"], "1");
+        assert_eq!(script_vars(&c[..5], &base, 14700).unwrap()["a"], "old");
+        assert_eq!(
+            script_vars(&c[..6], &base, v26).unwrap()["long"],
+            "two\nlines"
+        );
+        let default = Duration::from_secs(300);
+        assert_eq!(script_timeout(&c[..2], default, v26), default);
+        assert_eq!(
+            script_timeout(&c[..3], default, v26),
+            Duration::from_secs(600)
+        );
+        // Below the default only when forced.
+        assert_eq!(
+            script_timeout(&c[..7], default, v26),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            c[0].variables(),
+            vec![(1, "a".to_string())],
+            "a set's values may use variables"
+        );
+        // Expected fields are substituted one by one, after splitting.
+        let vars = BTreeMap::from([
+            ("v".to_string(), "two words".to_string()),
+            ("re".to_string(), "a.b".to_string()),
+        ]);
+        let q = parse("> SELECT 1\n\\${v} x").unwrap();
+        let Command::Query { rows, .. } = expecting(&q[0], &vars).unwrap() else {
+            panic!()
+        };
+        assert_eq!(rows, [["two words", "x"]]);
+        let f = parse("! SELECT 1\nregex:^${re}$").unwrap();
+        let Command::Fail { error, .. } = expecting(&f[0], &vars).unwrap() else {
+            panic!()
+        };
+        assert!(
+            error.matches("a.b") && !error.matches("axb"),
+            "values are regex-escaped"
+        );
+    }
+
+    #[test]
+    fn builtins_that_need_another_system_say_which() {
+        let e = parse("$ kafka-ingest topic=t format=bytes\nx").unwrap_err();
+        assert_eq!(e.needs, Some("Kafka"));
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("$kafka-ingest needs Kafka"), "{e}");
+        let e = parse("$ skip-if\nSELECT true").unwrap_err();
+        assert_eq!(e.needs, None);
+        assert!(e.message.contains("unsupported builtin $skip-if"), "{e}");
+        let e = parse(">[version>=1]SELECT 1").unwrap_err();
+        assert!(e.message.contains("a space must follow ]"), "{e}");
+    }
+
+    #[test]
+    fn rows_split_and_compare_like_testdrive() {
+        assert_eq!(
+            split_row(1, r#"a  "b c" "" "q\"x\n""#).unwrap(),
+            ["a", "b c", "", "q\"x\n"]
+        );
+        let rows = |v: &[&[&str]]| -> Vec<Vec<String>> {
+            v.iter()
+                .map(|r| r.iter().map(|s| s.to_string()).collect())
+                .collect()
+        };
+        let (one, two) = (rows(&[&["1"], &["2"]]), rows(&[&["2"], &["1"]]));
+        assert!(rows_match(&one, &two));
+        assert!(!rows_match(&one, &rows(&[&["1"]])));
+    }
+
+    #[test]
+    fn variables_are_substituted_and_unknown_ones_named() {
+        let vars = BTreeMap::from([(
+            "testdrive.materialize-internal-sql-addr".to_string(),
+            "h:6877".to_string(),
+        )]);
+        assert_eq!(
+            substitute(
+                "postgres://mz_system@${testdrive.materialize-internal-sql-addr}",
+                &vars
+            )
+            .unwrap(),
+            "postgres://mz_system@h:6877"
+        );
+        assert!(
+            substitute("${nope}", &vars)
+                .unwrap_err()
+                .contains("${nope}")
+        );
+    }
+}
