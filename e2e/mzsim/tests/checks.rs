@@ -196,7 +196,7 @@ async fn a_broken_validate_fails_with_a_readable_diff() {
     );
     let reason = r.reason.as_deref().unwrap();
     assert!(
-        reason.starts_with("line 1: still not the expected result after 1s ("),
+        reason.starts_with("line 2: still not the expected result after 1s ("),
         "{reason}"
     );
     assert!(r.tries > 1, "retried until the timeout: {r:#?}");
