@@ -3,7 +3,8 @@
 //! check step (classname `<namespace>.<run>.<step number> <action> <service>`). A failed step
 //! or check carries its message in `failure`'s attribute and its statement and diff in the
 //! body; steps never reached (or still running, in a report taken mid-run) and skipped checks
-//! are `skipped`.
+//! are `skipped`. A run that failed with no step failing (refused at planning) gets one
+//! testcase `run` carrying its message.
 
 use std::fmt::Write;
 
@@ -125,6 +126,22 @@ pub fn render(t: &Timeline) -> String {
             skipped += usize::from(!c.failed() && c.state != "Passed");
         }
     }
+    // A run that failed with no step or check failing (its plan or checks refused, or its
+    // whole time limit): one testcase says why, so CI sees the failure.
+    if matches!(t.phase.as_str(), "Failed" | "Cancelled") && failures == 0 {
+        let message = t.message.as_deref().unwrap_or("the run failed");
+        let first = message.lines().next().unwrap_or(message);
+        let _ = writeln!(
+            cases,
+            "    <testcase classname=\"{}\" name=\"run\" time=\"{}\">\n      <failure message=\"{}\" type=\"RunFailed\">{}</failure>\n    </testcase>",
+            esc(&class),
+            secs(t.duration_seconds),
+            esc(first),
+            esc(message)
+        );
+        tests += 1;
+        failures += 1;
+    }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let suite = format!(
         "name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\"",
@@ -196,6 +213,20 @@ mod tests {
             (count("testcase"), count("failure"), count("skipped")),
             (8, 2, 2)
         );
+    }
+
+    #[test]
+    fn a_run_refused_before_any_step_is_one_failed_testcase() {
+        let run: crate::api::v1alpha1::ScenarioRun = serde_json::from_value(serde_json::json!({
+            "apiVersion": "mzcheck.dev/v1alpha1", "kind": "ScenarioRun",
+            "metadata": {"name": "bad", "namespace": "ns"},
+            "spec": {"scenario": "NoRestartNoUpgrade", "versions": {"current": "v26.3.0"}},
+            "status": {"phase": "Failed", "message": "the checks were refused: check Broken: line 3"}
+        }))
+        .unwrap();
+        let xml = render(&Timeline::of(&run));
+        assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("<testcase classname=\"ns.bad\" name=\"run\" time=\"0.000\">\n      <failure message=\"the checks were refused: check Broken: line 3\" type=\"RunFailed\">"), "{xml}");
     }
 
     #[test]
