@@ -231,13 +231,9 @@ async fn reconcile_run(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Re
         // Ended or gone: a later pass (a deletion) reads the run afresh.
         ctx.forget(&key);
     }
-    if let After::Watch { wake, .. } = &after {
+    if let After::Watch { wake, fallback } = &after {
         let run = ObjectRef::new(&name).within(&ns);
-        let fallback = match &after {
-            After::Watch { fallback, .. } => *fallback,
-            _ => unreachable!("matched above"),
-        };
-        ctx.wakers.watch(&key, run, wake.clone(), fallback);
+        ctx.wakers.watch(&key, run, wake.clone(), *fallback);
     } else {
         ctx.wakers.cancel(&key);
     }

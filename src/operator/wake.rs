@@ -116,8 +116,9 @@ impl Wakers {
         }
     }
 
-    /// Watch tasks alive (for tests and the benchmark's sanity).
-    pub fn active(&self) -> usize {
+    /// Watch tasks alive.
+    #[cfg(test)]
+    fn active(&self) -> usize {
         let tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.values().filter(|t| !t.is_finished()).count()
     }

@@ -91,7 +91,7 @@ pub fn render(t: &Timeline) -> String {
         let secs = |v: Option<f64>| v.map_or("-".into(), |d| format!("{d:.2} s"));
         rows.push_str(&format!(
             "<tr class=\"{state}\"><td class=\"num\">{n}{star}</td><td>{action}</td><td>{svc}</td><td>{ver}</td><td class=\"num\">{start}</td><td class=\"num\">{dur}</td><td>{state}</td><td>{checks}</td><td>{msg}</td></tr>\n",
-            state = esc(&s.state),
+            state = format!("{:?}", s.state),
             n = s.number,
             star = if s.implicit { "*" } else { "" },
             action = esc(&s.action),

@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use super::timeline::{Check, Step, Timeline};
+use crate::api::v1alpha1::CheckState;
 
 /// XML-escapes text for an attribute or element (also control characters XML 1.0 forbids).
 fn esc(s: &str) -> String {
@@ -64,7 +65,7 @@ fn step_case(out: &mut String, class: &str, s: &Step) {
         let _ = writeln!(
             out,
             ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-            esc(&format!("step {}", s.state.to_lowercase()))
+            esc(&format!("step {:?}", s.state).to_lowercase())
         );
     } else {
         out.push_str("/>\n");
@@ -91,12 +92,12 @@ fn check_case(out: &mut String, class: &str, c: &Check) {
             esc(reason),
             esc(&body.join("\n"))
         );
-    } else if c.skipped() || c.state != "Passed" {
+    } else if c.state != CheckState::Passed {
         let message = match (c.skipped(), reason.is_empty()) {
             (true, false) => reason.to_string(),
             (true, true) => "skipped".to_string(),
             // Pending or Running: a report taken mid-run.
-            (false, _) => format!("check {}", c.state.to_lowercase()),
+            (false, _) => format!("check {:?}", c.state).to_lowercase(),
         };
         let _ = writeln!(
             out,
@@ -123,7 +124,7 @@ pub fn render(t: &Timeline) -> String {
             check_case(&mut cases, &step_class, c);
             tests += 1;
             failures += usize::from(c.failed());
-            skipped += usize::from(!c.failed() && c.state != "Passed");
+            skipped += usize::from(!c.failed() && c.state != CheckState::Passed);
         }
     }
     // A run that failed with no step or check failing (its plan or checks refused, or its

@@ -38,7 +38,7 @@ pub struct Step {
     pub version: Option<String>,
     /// Added by Scenario.run()'s enrichment.
     pub implicit: bool,
-    pub state: String,
+    pub state: StepState,
     pub started: Option<String>,
     /// Seconds from the run's start to this step's.
     pub offset_seconds: Option<f64>,
@@ -51,7 +51,7 @@ pub struct Step {
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     pub name: String,
-    pub state: String,
+    pub state: CheckState,
     pub reason: Option<String>,
     /// As the check's record has it (e.g. `1.2s`).
     pub duration: Option<String>,
@@ -64,7 +64,7 @@ impl Check {
     fn of(c: &CheckRecord) -> Check {
         Check {
             name: c.name.clone(),
-            state: format!("{:?}", c.state),
+            state: c.state,
             reason: c.reason.clone(),
             duration: c.duration.clone(),
             retries: c.retries,
@@ -74,28 +74,27 @@ impl Check {
     }
 
     pub fn failed(&self) -> bool {
-        self.state == format!("{:?}", CheckState::Failed)
+        self.state == CheckState::Failed
     }
 
     pub fn skipped(&self) -> bool {
-        self.state == format!("{:?}", CheckState::Skipped)
+        self.state == CheckState::Skipped
     }
 }
 
 impl Step {
     pub fn failed(&self) -> bool {
-        self.state == format!("{:?}", StepState::Failed)
+        self.state == StepState::Failed
     }
 
     /// Never reached or skipped: nothing ran.
     pub fn not_run(&self) -> bool {
-        self.state == format!("{:?}", StepState::Pending)
-            || self.state == format!("{:?}", StepState::Skipped)
+        matches!(self.state, StepState::Pending | StepState::Skipped)
     }
 
     /// Still running (a report taken mid-run).
     pub fn running(&self) -> bool {
-        self.state == format!("{:?}", StepState::Running)
+        self.state == StepState::Running
     }
 
     /// `StartMz mz-2 v26.2.0`, the label status and Events use.
@@ -152,7 +151,7 @@ impl Timeline {
                     service,
                     version,
                     implicit: s.plan.get("implicit").and_then(|v| v.as_bool()) == Some(true),
-                    state: format!("{:?}", s.state),
+                    state: s.state,
                     started: started.map(|t| rfc3339(&t.0)),
                     offset_seconds: start.zip(started).map(|(a, b)| seconds(a, b.0)),
                     duration_seconds: started.zip(finished).map(|(a, b)| seconds(a.0, b.0)),
@@ -226,7 +225,7 @@ impl Timeline {
                 s.version.as_deref().unwrap_or("-"),
                 secs(s.offset_seconds),
                 secs(s.duration_seconds),
-                s.state,
+                format!("{:?}", s.state),
             ));
         }
         out

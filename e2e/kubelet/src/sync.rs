@@ -176,7 +176,11 @@ impl Kubelet {
                 Ok(_) => {
                     self.retries.lock().await.remove(&uid);
                 }
-                Err(e) => warn!(pod = name, error = %e, "cannot read pod to retry its start"),
+                // Try with the copy we have: a failure schedules the next retry.
+                Err(e) => {
+                    warn!(pod = name, error = %e, "cannot read pod to retry its start");
+                    self.sync_again(pod).await
+                }
             }
         });
     }

@@ -829,14 +829,19 @@ async fn a_crash_at_any_pass_of_a_zero_downtime_run_repeats_no_promote() {
     }
 }
 
-#[tokio::test]
-async fn a_run_waiting_on_the_leader_api_asks_to_be_woken_by_it() {
-    let run = run_of(spec(json!({"actions": [
+/// A leader `a`, then a read-only `b` that is waited for and promoted.
+fn promote_b() -> ScenarioRun {
+    run_of(spec(json!({"actions": [
         {"action": "StartMz", "mzService": "a"},
         {"action": "StartMz", "mzService": "b", "deployGeneration": 1},
         {"action": "WaitReadyMz", "mzService": "b"},
         {"action": "PromoteMz", "mzService": "b"},
-    ]})));
+    ]})))
+}
+
+#[tokio::test]
+async fn a_run_waiting_on_the_leader_api_asks_to_be_woken_by_it() {
+    let run = promote_b();
     let cluster = FakeCluster::default();
     cluster.state.lock().unwrap().run = Some(run.clone());
     let mut now = t0();
@@ -923,12 +928,7 @@ async fn a_pass_starts_from_the_cache_only_when_it_holds_our_last_write() {
 
 #[tokio::test]
 async fn promote_is_resent_only_when_the_leader_api_shows_it_never_arrived() {
-    let run = run_of(spec(json!({"actions": [
-        {"action": "StartMz", "mzService": "a"},
-        {"action": "StartMz", "mzService": "b", "deployGeneration": 1},
-        {"action": "WaitReadyMz", "mzService": "b"},
-        {"action": "PromoteMz", "mzService": "b"},
-    ]})));
+    let run = promote_b();
     let cluster = FakeCluster::default();
     let mut status = drive(&cluster, &run, None).await;
     assert!(all_succeeded(&status));
@@ -951,12 +951,7 @@ async fn promote_is_resent_only_when_the_leader_api_shows_it_never_arrived() {
 
 #[tokio::test]
 async fn an_unknown_progress_marker_fails_the_promote_instead_of_guessing() {
-    let run = run_of(spec(json!({"actions": [
-        {"action": "StartMz", "mzService": "a"},
-        {"action": "StartMz", "mzService": "b", "deployGeneration": 1},
-        {"action": "WaitReadyMz", "mzService": "b"},
-        {"action": "PromoteMz", "mzService": "b"},
-    ]})));
+    let run = promote_b();
     let cluster = FakeCluster::default();
     let mut status = drive(&cluster, &run, None).await;
     let step = status.steps.last_mut().unwrap();
