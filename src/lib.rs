@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: the `ScenarioRun` resource and shared names.
 //! - [`checks`]: the testdrive-dialect check scripts.
+//! - [`downtime`]: client downtime from the probe's answers, and budgets, pure.
 //! - [`environmentd`]: environmentd's ports and paths.
 //! - [`plan`]: the pure planner (built-in scenarios, enrichment, semantic checks).
 //! - [`manifest`]: reading manifests with field-path and line errors.
@@ -13,6 +14,7 @@
 pub mod api;
 pub mod checks;
 pub mod cli;
+pub mod downtime;
 pub mod environmentd;
 pub mod manifest;
 pub mod operator;

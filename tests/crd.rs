@@ -59,7 +59,10 @@ fn crd_names_and_columns() {
         .iter()
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(columns, ["Phase", "Step", "Action", "Version", "Age"]);
+    assert_eq!(
+        columns,
+        ["Phase", "Step", "Action", "Version", "Downtime", "Age"]
+    );
 }
 
 #[test]

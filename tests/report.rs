@@ -31,15 +31,32 @@ fn table_json_and_junit_from_a_file() {
         ),
         "{table}"
     );
-    assert_eq!(table.lines().count(), 2 + 6, "{table}");
+    // The header, the run's downtime, the column titles, a line per step.
+    assert_eq!(table.lines().count(), 3 + 6, "{table}");
+    assert!(
+        table.contains("client downtime 0.500s (1 window), 5/140 probes failed"),
+        "{table}"
+    );
+    let promote = table.lines().find(|l| l.contains("PromoteMz")).unwrap();
+    assert!(promote.contains("0.500s (5/20)"), "{promote}");
     let json: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
     assert_eq!(json["steps"][2]["action"], "WaitReadyMz");
     assert_eq!(json["steps"][2]["offsetSeconds"], 6.0);
     assert_eq!(json["steps"][2]["durationSeconds"], 6.0);
     assert_eq!(json["steps"][3]["version"], "v26.3.0");
+    let window = &json["steps"][3]["downtime"]["windows"][0];
+    assert_eq!(window["offsetSeconds"], 13.0);
+    assert_eq!(window["durationSeconds"], 0.5);
+    assert_eq!(json["downtime"]["downtimeSeconds"], 0.5);
     let junit = report("junit");
     assert!(
         junit.contains("tests=\"8\" failures=\"2\" errors=\"0\" skipped=\"1\""),
+        "{junit}"
+    );
+    assert!(
+        junit.contains(
+            "<system-out>client downtime 0.500s (longest window 0.500s), 5/20 probes failed</system-out>"
+        ),
         "{junit}"
     );
 }
@@ -117,7 +134,8 @@ fn the_html_timeline_draws_a_bar_per_step_that_ran_and_a_dot_per_check() {
         dom.contains("data-drawn=\"true\""),
         "the chart script did not finish:\n{dom}"
     );
-    // Five steps ran (KillMz never did): five bars, coloured by result.
+    // Five steps ran (KillMz never did): five bars, coloured by result; then the one time
+    // clients could not query, marked across the chart.
     let classes = attrs(&dom, "<rect ", "class");
     assert_eq!(
         classes,
@@ -126,7 +144,8 @@ fn the_html_timeline_draws_a_bar_per_step_that_ran_and_a_dot_per_check() {
             "bar Succeeded",
             "bar Succeeded",
             "bar Succeeded",
-            "bar Failed"
+            "bar Failed",
+            "down"
         ]
     );
     // Bars sit at their start and are as long as the step: WaitReadyMz (6 s of 20) is three
@@ -142,9 +161,14 @@ fn the_html_timeline_draws_a_bar_per_step_that_ran_and_a_dot_per_check() {
     assert!((w[2] / w[3] - 3.0).abs() < 1e-6, "{w:?}");
     assert!((x[2] - (x[1] + w[1])).abs() < 1e-6, "{x:?} {w:?}");
     assert!(
-        (w.iter().sum::<f64>() - 760.0).abs() < 1e-6,
+        (w[..5].iter().sum::<f64>() - 760.0).abs() < 1e-6,
         "the bars fill the axis: {w:?}"
     );
+    // The window: 13 s into the 20 s run, half a second long, inside PromoteMz's bar.
+    assert!((x[5] - (x[0] + 760.0 * 13.0 / 20.0)).abs() < 1e-6, "{x:?}");
+    assert!((w[5] - 760.0 * 0.5 / 20.0).abs() < 1e-6, "{w:?}");
+    assert!(x[5] > x[3] && x[5] + w[5] < x[3] + w[3], "{x:?} {w:?}");
+    assert!(dom.contains("clients could not query for 0.500 s: cannot connect to mz-1:6875"));
     // The Validate step's two checks: one passed, one failed.
     assert_eq!(
         attrs(&dom, "<circle ", "class"),

@@ -126,6 +126,16 @@ pub async fn skip_catchup(http: &reqwest::Client, host: &str) -> Result<bool, Le
 
 /// A SQL session as `materialize` on the SQL port, or as `mz_system` on the internal one.
 pub async fn sql(host: &str, system: bool) -> Result<Client, SqlError> {
+    connect(host, system, CALL_TIMEOUT, "scenario-operator").await
+}
+
+/// [`sql`] with its own time limit and the `application_name` environmentd shows for it.
+pub async fn connect(
+    host: &str,
+    system: bool,
+    limit: Duration,
+    application: &str,
+) -> Result<Client, SqlError> {
     let (port, user) = if system {
         (INTERNAL_SQL_PORT, SYSTEM_USER)
     } else {
@@ -137,13 +147,13 @@ pub async fn sql(host: &str, system: bool) -> Result<Client, SqlError> {
         .port(port)
         .user(user)
         .dbname("materialize")
-        .application_name("scenario-operator")
-        .connect_timeout(CALL_TIMEOUT);
-    let (client, connection) = tokio::time::timeout(CALL_TIMEOUT, cfg.connect(NoTls))
+        .application_name(application)
+        .connect_timeout(limit);
+    let (client, connection) = tokio::time::timeout(limit, cfg.connect(NoTls))
         .await
         .map_err(|_| SqlError::NotConnected {
             addr: addr.clone(),
-            detail: format!("no connection within {CALL_TIMEOUT:?}"),
+            detail: format!("no connection within {limit:?}"),
         })?
         .map_err(|e| SqlError::NotConnected {
             addr: addr.clone(),

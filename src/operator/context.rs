@@ -1,5 +1,5 @@
 //! What the running operator holds: its clients, settings, Event recorder, check sessions, the
-//! leader-status wake-ups, and the per-run failure counts its retry back-off is computed from.
+//! leader-status wake-ups, the client probes, and the per-run failure counts its retry back-off is computed from.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
@@ -7,6 +7,7 @@ use kube::{Client, runtime::events::Recorder};
 
 use super::{
     clients::Sessions,
+    probe::Prober,
     wake::{Wakers, http_probe},
 };
 
@@ -57,6 +58,8 @@ pub struct Context {
     pub sessions: Sessions,
     /// Runs woken by their environmentd's leader status rather than by the apiserver.
     pub wakers: Wakers,
+    /// Each running run's client probe.
+    pub probes: Prober,
     /// Passes running at once (`settings.concurrency`), admitted first come, first served.
     /// The controller's own limit is not used: past it, kube-runtime 5 keeps ready runs in a
     /// hash set and takes them in hash order, so under load some runs waited minutes for a
@@ -72,6 +75,12 @@ pub struct Context {
     /// The controller's cache of runs, read when a pass gets its slot (not when it was queued).
     pub store:
         std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::v1alpha1::ScenarioRun>>,
+}
+
+/// How the operator's per-run state is keyed: `namespace/name`.
+pub fn run_key(run: &crate::api::v1alpha1::ScenarioRun) -> String {
+    use kube::ResourceExt;
+    format!("{}/{}", run.namespace().unwrap_or_default(), run.name_any())
 }
 
 /// First retry after a failed pass; doubles per consecutive failure.
@@ -97,6 +106,7 @@ impl Context {
             recorder,
             sessions: Sessions::default(),
             wakers,
+            probes: Prober::default(),
             passes,
             failures: Mutex::default(),
             written: Mutex::default(),
@@ -130,8 +140,9 @@ impl Context {
         w.get(&format!("{ns}/{name}")).cloned()
     }
 
-    /// The run `key` is gone: nothing of it is kept.
+    /// The run `key` ended or is gone: nothing of it is kept.
     pub fn forget(&self, key: &str) {
+        self.probes.stop(key);
         self.written
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -9,7 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::transition::current_step;
 use crate::{
-    api::v1alpha1::{ActionKind, RunPhase, ScenarioRunSpec, ScenarioRunStatus, StepState},
+    api::v1alpha1::{ActionKind, Budgets, RunPhase, ScenarioRunSpec, ScenarioRunStatus, StepState},
+    downtime::{self, Overrun},
     plan::PlannedStep,
 };
 
@@ -26,11 +27,12 @@ pub fn poll_interval(spec: &ScenarioRunSpec) -> Duration {
         .unwrap_or(Duration::from_secs(1))
 }
 
-/// A run's time limits, read once from its spec.
+/// A run's time limits and budgets, read once from its spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     pub run: Duration,
     steps: BTreeMap<ActionKind, Duration>,
+    pub budgets: Budgets,
 }
 
 impl Limits {
@@ -50,6 +52,7 @@ impl Limits {
                 .map(Duration::from)
                 .unwrap_or(DEFAULT_RUN_LIMIT),
             steps,
+            budgets: spec.budgets.clone(),
         }
     }
 
@@ -82,6 +85,8 @@ pub enum Deadline {
     Run(Duration),
     /// The step went past its limit; `last` is what it was waiting for.
     Step { limit: Duration, last: String },
+    /// The step or the run went past its duration budget (`spec.budgets`).
+    Budget(Overrun),
 }
 
 impl Deadline {
@@ -89,6 +94,7 @@ impl Deadline {
         match self {
             Deadline::Run(limit) => format!("the run exceeded its time limit of {limit:?}"),
             Deadline::Step { limit, last } => format!("timed out after {limit:?} ({last})"),
+            Deadline::Budget(overrun) => overrun.to_string(),
         }
     }
 }
@@ -153,7 +159,18 @@ pub fn decide(
         StepState::Failed => return Decision::Ended { succeeded: false },
         _ => {}
     }
-    let limit = limits.step(plan[index].action.kind());
+    let kind = plan[index].action.kind();
+    let (step_start, run_start) = (
+        record.started_at.as_ref().map(|t| t.0),
+        status.started_at.as_ref().map(|t| t.0),
+    );
+    if let Some(o) = downtime::duration_overrun(&limits.budgets, kind, step_start, run_start, now) {
+        return Decision::Expire {
+            index,
+            deadline: Deadline::Budget(o),
+        };
+    }
+    let limit = limits.step(kind);
     if since(record.started_at.as_ref().map(|t| &t.0), now) > limit {
         let last = record.message.clone().unwrap_or_default();
         return Decision::Expire {

@@ -1,6 +1,6 @@
 //! The operator's whole outside world as traits, and nothing else: the Kubernetes API
-//! ([`Kube`]), environmentd's leader API and SQL ([`Environmentd`]), and the checks' SQL
-//! sessions ([`CheckSql`]). The real implementations live in `kube.rs` and `clients.rs`; the
+//! ([`Kube`]), environmentd's leader API and SQL ([`Environmentd`]), the checks' SQL
+//! sessions ([`CheckSql`]) and the client probe ([`Probes`]). The real implementations live in `kube.rs` and `clients.rs`; the
 //! tests implement them with an in-memory cluster, so the real reconcile pass runs without one.
 
 use k8s_openapi::api::{
@@ -15,7 +15,7 @@ use super::{
     outcome::EventNote,
 };
 use crate::{
-    api::v1alpha1::{ScenarioRun, ScenarioRunStatus},
+    api::v1alpha1::{ScenarioRun, ScenarioRunStatus, StepProbes},
     checks::runner::{Rows, SqlFailure},
     plan::environment::SecretView,
 };
@@ -142,7 +142,33 @@ pub trait CheckSql {
     async fn end_session(&self, session: &str);
 }
 
-/// Everything a reconcile pass needs.
-pub trait Cluster: Kube + Environmentd + CheckSql {}
+/// Whom a run's probe asks, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTarget {
+    /// environmentd's host (its SQL port is environmentd's own); `None`: no environmentd leads
+    /// now, so every probe fails.
+    pub host: Option<String>,
+    pub interval: std::time::Duration,
+    pub timeout: std::time::Duration,
+    pub query: String,
+}
 
-impl<T: Kube + Environmentd + CheckSql> Cluster for T {}
+/// Each run's client probe ([`super::probe`]). It runs beside the passes; a pass only tells it
+/// which step is current and whom to ask, and takes a step's record when the step ends. Keyed
+/// by `namespace/name`.
+pub trait Probes {
+    /// The step the run's probe was last pointed at ([`Probes::probe`]), if one runs.
+    fn probing(&self, run: &str) -> Option<usize>;
+    /// Probe `target` for step `index` of `run`, starting the run's probe if none runs.
+    fn probe(&self, run: &str, index: usize, target: ProbeTarget);
+    /// Step `index` ended: what the probe saw during it (`None`: no probe counted for it).
+    /// Answers from then on count for the next step.
+    fn step_probes(&self, run: &str, index: usize) -> Option<StepProbes>;
+    /// The run ended or is gone: its probe stops.
+    fn stop_probe(&self, run: &str);
+}
+
+/// Everything a reconcile pass needs.
+pub trait Cluster: Kube + Environmentd + CheckSql + Probes {}
+
+impl<T: Kube + Environmentd + CheckSql + Probes> Cluster for T {}

@@ -1,8 +1,8 @@
 //! The operator's Prometheus metrics, served at `/metrics` beside the probes: reconcile passes
 //! by outcome and duration, steps by action and outcome with durations, runs by phase (from
 //! the controller's cache at scrape time), promote detection (the operator first seeing a
-//! generation ReadyToPromote → its promote request sent), how long passes wait for a slot, and
-//! Kubernetes API calls by verb.
+//! generation ReadyToPromote → its promote request sent), how long passes wait for a slot,
+//! client probes by outcome, and Kubernetes API calls by verb.
 //! One registry for
 //! the process, because the API-call counter sits in the one wrapper every call goes through.
 
@@ -33,6 +33,7 @@ struct Metrics {
     api_calls: Family<Labels, Counter>,
     promote_detection: Histogram,
     pass_wait: Histogram,
+    probes: Family<Labels, Counter>,
 }
 
 fn metrics() -> &'static Metrics {
@@ -93,8 +94,15 @@ fn metrics() -> &'static Metrics {
             "How long a pass waited for one of the --concurrency slots",
             pass_wait.clone(),
         );
+        let probes = Family::<Labels, Counter>::default();
+        registry.register(
+            "probes",
+            "Client probes sent to environmentd, by outcome (answered, failed)",
+            probes.clone(),
+        );
         Metrics {
             registry,
+            probes,
             reconciles,
             reconcile_seconds,
             steps,
@@ -131,6 +139,15 @@ pub fn pass_waited(seconds: f64) {
 /// A promote request is being sent `seconds` after its generation was first seen ready.
 pub fn promote_detected(seconds: f64) {
     metrics().promote_detection.observe(seconds);
+}
+
+/// One client probe ([`super::probe`]) was answered, or not.
+pub fn probed(answered: bool) {
+    let outcome = if answered { "answered" } else { "failed" };
+    metrics()
+        .probes
+        .get_or_create(&labels(&[("outcome", outcome)]))
+        .inc();
 }
 
 /// One Kubernetes API call (`verb`: the first word of the call's description).

@@ -24,6 +24,7 @@ pub mod kube;
 pub mod leader;
 pub mod metrics;
 pub mod outcome;
+pub mod probe;
 pub mod reconcile;
 pub mod render;
 pub mod transition;
@@ -194,10 +195,6 @@ async fn webhook_tls(client: Client, w: &WebhookSettings) -> Result<webhook::Tls
     webhook::Tls::issue(&ca, &w.hosts)
 }
 
-fn key(run: &ScenarioRun) -> String {
-    format!("{}/{}", run.namespace().unwrap_or_default(), run.name_any())
-}
-
 /// The controller's entry: one [`reconcile::reconcile`] pass at the current time.
 async fn reconcile_run(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let (ns, name) = (cached.namespace().unwrap_or_default(), cached.name_any());
@@ -218,7 +215,7 @@ async fn reconcile_run(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Re
         Err(_) => "transient",
     };
     metrics::reconciled(outcome, started.elapsed().as_secs_f64());
-    let key = key(&cached);
+    let key = context::run_key(&cached);
     let after = match result {
         Ok(after) => after,
         Err(e) => {
@@ -247,7 +244,7 @@ async fn reconcile_run(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Re
 /// A failed pass: a refusal is retried slowly; a transient failure with exponential back-off
 /// and jitter, per run, reset by the next pass that succeeds.
 fn error_policy(run: Arc<ScenarioRun>, err: &Error, ctx: Arc<Context>) -> Requeue {
-    let key = key(&run);
+    let key = context::run_key(&run);
     let attempt = ctx.failed_pass(&key);
     let refused = matches!(err, Error::Kube(e) if e.class() == Class::Refused);
     let delay = if refused {

@@ -17,7 +17,7 @@ use super::{
     check_sources,
     decide::{self, Deadline, Decision, Limits},
     error::{Class, Error},
-    io::{Cluster, Kube},
+    io::{Cluster, Kube, Probes},
     outcome::{Effect, EventNote, Next, Outcome, Wake},
     render,
     transition::{self, Stamp, Step},
@@ -120,13 +120,18 @@ pub async fn reconcile_cached<C: Cluster>(
             let reason = match deadline {
                 Deadline::Run(_) => reasons::FAILED,
                 Deadline::Step { .. } => reasons::STEP_FAILED,
+                Deadline::Budget(_) => reasons::BUDGET_EXCEEDED,
             };
             let label = label(index);
             let step = Step {
                 index,
                 label: &label,
             };
-            transition::fail_step(&mut status, &stamp, step, reason, deadline.cause())
+            let effect = transition::fail_step(&mut status, &stamp, step, reason, deadline.cause());
+            match &plan {
+                Ok(p) => end_probes(ctx, &run, &mut status, &stamp, step, &p[index], effect),
+                Err(_) => effect,
+            }
         }
         Decision::Start { index } => {
             let label = label(index);
@@ -221,6 +226,7 @@ async fn execute<C: Cluster>(
         index,
         label: &label,
     };
+    follow_probe(ctx, run, &status, index, plan, stamp).await?;
     let mut fresh = Vec::new();
     for _ in 0..MAX_ACTS_PER_PASS {
         let input = StepInput {
@@ -241,7 +247,10 @@ async fn execute<C: Cluster>(
             Err(Error::Kube(e)) if e.class() == Class::Refused => Outcome::Failed(e.to_string()),
             Err(e) => return Err(e),
         };
-        let effect = transition::apply_outcome(&mut status, stamp, step, outcome);
+        let mut effect = transition::apply_outcome(&mut status, stamp, step, outcome);
+        if transition::step_ended(&status, index) {
+            effect = end_probes(ctx, run, &mut status, stamp, step, planned, effect);
+        }
         let Next::Continue { fresh: marked } = &effect.next else {
             return commit(ctx, run, &status, effect).await;
         };
@@ -251,9 +260,60 @@ async fn execute<C: Cluster>(
     Ok(After::Now)
 }
 
+/// Points the run's client probe at whoever leads while step `index` runs (the plan's model
+/// of the environment says who), starting it on the run's first step. Once per step, or every
+/// pass when environmentd is reached by pod IP, which changes when its pod restarts.
+async fn follow_probe<C: Cluster>(
+    ctx: &C,
+    run: &ScenarioRun,
+    status: &ScenarioRunStatus,
+    index: usize,
+    plan: &[PlannedStep],
+    stamp: &Stamp,
+) -> Result<(), Error> {
+    let key = super::context::run_key(run);
+    if !run.spec.probe.enabled || (ctx.probing(&key) == Some(index) && !ctx.pod_ip_addresses()) {
+        return Ok(());
+    }
+    let leader = plan::serving_leaders(&run.spec, plan).swap_remove(index);
+    let host = match &leader {
+        Some(svc) => {
+            let input = StepInput {
+                run,
+                status,
+                index,
+                action: &plan[index].action,
+                plan,
+                now: stamp.now.0,
+                fresh: &[],
+            };
+            actions::host(ctx, &input, svc).await?
+        }
+        None => None,
+    };
+    ctx.probe(&key, index, super::probe::target(&run.spec.probe, host));
+    Ok(())
+}
+
+/// Step `step` ended, as `effect` records: its probe record and budgets
+/// ([`transition::end_probes`]).
+fn end_probes<C: Probes>(
+    ctx: &C,
+    run: &ScenarioRun,
+    status: &mut ScenarioRunStatus,
+    stamp: &Stamp,
+    step: Step,
+    planned: &PlannedStep,
+    effect: Effect,
+) -> Effect {
+    let probes = ctx.step_probes(&super::context::run_key(run), step.index);
+    let kind = planned.action.kind();
+    transition::end_probes(status, stamp, step, kind, probes, &run.spec.budgets, effect)
+}
+
 /// The one tail of every pass: write status if it changed, publish Events, clean up a run that
 /// ended, and say when to come back.
-async fn commit<C: Kube>(
+async fn commit<C: Kube + Probes>(
     ctx: &C,
     run: &mut ScenarioRun,
     status: &ScenarioRunStatus,
@@ -283,6 +343,7 @@ async fn commit<C: Kube>(
             fallback: decide::poll_interval(&run.spec) * WATCH_FALLBACK_POLLS,
         },
         Next::Ended { succeeded } => {
+            ctx.stop_probe(&super::context::run_key(run));
             cleanup(ctx, run, succeeded).await?;
             After::AwaitChange
         }

@@ -7,9 +7,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time}
 use super::outcome::{ChecksEnd, Effect, EventNote, Next, Outcome};
 use crate::{
     api::v1alpha1::{
-        CheckRecord, CheckState, RunPhase, ScenarioRunStatus, StepRecord, StepState, conditions,
-        reasons,
+        ActionKind, Budgets, CheckRecord, CheckState, RunPhase, ScenarioRunStatus, StepProbes,
+        StepRecord, StepState, conditions, reasons,
     },
+    downtime,
     plan::Plan,
 };
 
@@ -128,6 +129,7 @@ pub fn plan_steps(plan: &Plan, checks: &[CheckRecord]) -> Vec<StepRecord> {
             finished_at: None,
             message: None,
             progress: None,
+            probes: None,
         })
         .collect()
 }
@@ -327,6 +329,48 @@ fn checks_end(status: &mut ScenarioRunStatus, stamp: &Stamp, step: Step, end: Ch
             }
         }
     }
+}
+
+/// Whether step `index` has ended (so its probe record is due).
+pub fn step_ended(status: &ScenarioRunStatus, index: usize) -> bool {
+    matches!(
+        status.steps[index].state,
+        StepState::Succeeded | StepState::Failed
+    )
+}
+
+/// A step (of `kind`) ended, as `effect` records: what the client probe saw goes into its
+/// record, the run's total and the step's Event; a step that succeeded but exceeded a budget
+/// fails the run, naming the budget and the measured value.
+pub fn end_probes(
+    status: &mut ScenarioRunStatus,
+    stamp: &Stamp,
+    step: Step,
+    kind: ActionKind,
+    probes: Option<StepProbes>,
+    budgets: &Budgets,
+    mut effect: Effect,
+) -> Effect {
+    if let (Some(p), Some(event)) = (&probes, effect.events.first_mut()) {
+        event.note = format!("{}; {}", event.note, downtime::describe(p));
+    }
+    status.steps[step.index].probes = probes;
+    status.downtime = downtime::run_downtime(&status.steps);
+    effect.write = true;
+    if status.steps[step.index].state != StepState::Succeeded {
+        return effect;
+    }
+    let overrun = downtime::judge_step(budgets, kind, &status.steps[step.index])
+        .or_else(|| downtime::judge_run(budgets, status));
+    let Some(o) = overrun else {
+        return effect;
+    };
+    let mut failed = fail_step(status, stamp, step, reasons::BUDGET_EXCEEDED, o.to_string());
+    let probes = status.steps[step.index].probes.as_ref();
+    if let (Some(p), Some(event)) = (probes, failed.events.first_mut()) {
+        event.note = format!("{}; {}", event.note, downtime::describe(p));
+    }
+    failed
 }
 
 /// One Warning per failed check, with its statement and diff.

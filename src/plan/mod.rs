@@ -180,6 +180,27 @@ pub fn plan(spec: &ScenarioRunSpec) -> Result<Plan, PlanErrors> {
     })
 }
 
+/// The service clients reach as leader while each step of an accepted plan runs (`None`: no
+/// environmentd serves as leader then, e.g. before the first start or after the leader was
+/// killed), from the same model of the environment the planner judged the plan with. A step
+/// that changes the leader (a promotion) counts for the next step.
+pub fn serving_leaders(spec: &ScenarioRunSpec, steps: &[PlannedStep]) -> Vec<Option<String>> {
+    let Ok(versions) = resolve::VersionTable::new(&spec.versions) else {
+        return vec![None; steps.len()];
+    };
+    let mut sim = simulate::Sim::new(spec, &versions);
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let leader = sim.serving_leader().map(str::to_string);
+            // An accepted plan applies cleanly; were one not to, the model stays as it was.
+            let _ = sim.apply(&s.action, i + 1);
+            leader
+        })
+        .collect()
+}
+
 /// The action list before enrichment: the built-in scenario's or `spec.actions`.
 fn source(spec: &ScenarioRunSpec) -> Result<Vec<Item>, PlanError> {
     match (&spec.scenario, &spec.actions) {

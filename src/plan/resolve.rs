@@ -119,6 +119,9 @@ pub struct Defaults {
     pub leader: String,
 }
 
+/// The shortest probe interval: shorter would load environmentd more than it tells.
+pub const MIN_PROBE_INTERVAL: StdDuration = StdDuration::from_millis(10);
+
 /// Spec-wide checks that do not depend on the action list.
 pub fn check_spec(spec: &ScenarioRunSpec) -> Vec<PlanError> {
     let mut errors = Vec::new();
@@ -139,9 +142,53 @@ pub fn check_spec(spec: &ScenarioRunSpec) -> Vec<PlanError> {
     for (key, d) in &spec.timeouts.actions {
         positive(format!("spec.timeouts.actions.{key}"), d);
     }
+    let probe = &spec.probe;
+    if let Some(d) = &probe.timeout {
+        positive("spec.probe.timeout".into(), d);
+    }
+    let b = &spec.budgets;
+    for (field, d) in [
+        ("downtime", &b.downtime),
+        ("stepDowntime", &b.step_downtime),
+        ("stepDuration", &b.step_duration),
+        ("runDuration", &b.run_duration),
+    ] {
+        if let Some(d) = d {
+            positive(format!("spec.budgets.{field}"), d);
+        }
+    }
+    for (key, budget) in &b.actions {
+        for (field, d) in [
+            ("downtime", &budget.downtime),
+            ("duration", &budget.duration),
+        ] {
+            if let Some(d) = d {
+                positive(format!("spec.budgets.actions.{key}.{field}"), d);
+            }
+        }
+    }
+    if let Some(d) = &probe.interval
+        && (d.is_negative() || StdDuration::from(*d) < MIN_PROBE_INTERVAL)
+    {
+        errors.push(PlanError::at(
+            "spec.probe.interval",
+            format!("must be at least {MIN_PROBE_INTERVAL:?}, got {d}"),
+        ));
+    }
+    if !probe.enabled && b.limits_downtime() {
+        errors.push(PlanError::at(
+            "spec.budgets",
+            "a downtime budget needs the probe, but spec.probe.enabled is false",
+        ));
+    }
     for key in spec.timeouts.actions.keys() {
         if let Err(e) = key.parse::<ActionKind>() {
             errors.push(PlanError::at(format!("spec.timeouts.actions.{key}"), e));
+        }
+    }
+    for key in b.actions.keys() {
+        if let Err(e) = key.parse::<ActionKind>() {
+            errors.push(PlanError::at(format!("spec.budgets.actions.{key}"), e));
         }
     }
     let mut seen = std::collections::BTreeSet::new();

@@ -124,6 +124,17 @@ impl Sim {
         }
     }
 
+    /// The service clients reach as leader now: the leader, if it still runs as one.
+    pub fn serving_leader(&self) -> Option<&str> {
+        let leader = self.leader.as_deref()?;
+        match self.services.get(leader) {
+            Some(Service::Running {
+                read_only: None, ..
+            }) => Some(leader),
+            _ => None,
+        }
+    }
+
     pub fn repeats_manipulate(&self) -> bool {
         self.repeats_manipulate
     }

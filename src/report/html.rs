@@ -1,5 +1,6 @@
 //! A self-contained HTML page for one run: a timeline chart (a bar per step from its start
-//! for its duration, coloured by result, with a dot per check coloured by the check's result)
+//! for its duration, coloured by result, with a dot per check coloured by the check's result,
+//! and a red band across the chart for each time clients could not query)
 //! drawn in the browser from the timeline embedded as JSON, and below it the step table and
 //! every failed check's statement and diff, written out as HTML so the page reads without
 //! script too. No external resource: it can be attached to a CI job and opened offline.
@@ -24,6 +25,7 @@ svg text { font: 12px system-ui, sans-serif; }
 .check.Passed { fill: #3a9d5d; } .check.Failed { fill: #d9453d; }
 .check.Skipped, .check.Pending, .check.Running { fill: #bbb; }
 .axis { stroke: #999; }
+.down { fill: #d9453d; fill-opacity: 0.25; }
 table { border-collapse: collapse; margin-top: 1.5em; }
 td, th { border-bottom: 1px solid #ddd; padding: 0.3em 0.8em; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -66,6 +68,16 @@ const SCRIPT: &str = r#"
     });
   });
   const bottom = top + t.steps.length * row + 4;
+  t.steps.forEach(function (s) {
+    (s.downtime ? s.downtime.windows : []).forEach(function (w) {
+      const mark = el('rect', {x: left + w.offsetSeconds * scale, y: top,
+        width: Math.max(w.durationSeconds * scale, 1), height: bottom - top, class: 'down',
+        'data-step': s.number});
+      mark.appendChild(el('title', {}, 'clients could not query for ' +
+        w.durationSeconds.toFixed(3) + ' s: ' + w.error));
+      svg.appendChild(mark);
+    });
+  });
   svg.appendChild(el('line', {x1: left, y1: bottom, x2: left + width, y2: bottom, class: 'axis'}));
   for (let k = 0; k <= 4; k++) {
     const x = left + (width * k) / 4;
@@ -90,7 +102,7 @@ pub fn render(t: &Timeline) -> String {
     for s in &t.steps {
         let secs = |v: Option<f64>| v.map_or("-".into(), |d| format!("{d:.2} s"));
         rows.push_str(&format!(
-            "<tr class=\"{state}\"><td class=\"num\">{n}{star}</td><td>{action}</td><td>{svc}</td><td>{ver}</td><td class=\"num\">{start}</td><td class=\"num\">{dur}</td><td>{state}</td><td>{checks}</td><td>{msg}</td></tr>\n",
+            "<tr class=\"{state}\"><td class=\"num\">{n}{star}</td><td>{action}</td><td>{svc}</td><td>{ver}</td><td class=\"num\">{start}</td><td class=\"num\">{dur}</td><td class=\"num\">{down}</td><td>{state}</td><td>{checks}</td><td>{msg}</td></tr>\n",
             state = format!("{:?}", s.state),
             n = s.number,
             star = if s.implicit { "*" } else { "" },
@@ -99,6 +111,7 @@ pub fn render(t: &Timeline) -> String {
             ver = esc(s.version.as_deref().unwrap_or("")),
             start = secs(s.offset_seconds),
             dur = secs(s.duration_seconds),
+            down = s.downtime.as_ref().map_or("-".into(), |d| d.short()),
             checks = s.checks.len(),
             msg = esc(s.message.as_deref().unwrap_or("").lines().next().unwrap_or("")),
         ));
@@ -128,14 +141,18 @@ pub fn render(t: &Timeline) -> String {
         t.duration_seconds
             .map(|d| format!(" · {d:.1} s"))
             .unwrap_or_default()
-    );
+    ) + &t
+        .downtime
+        .as_ref()
+        .map(|d| format!(" · client downtime {}", esc(&d.summary)))
+        .unwrap_or_default();
     let message = t
         .message
         .as_deref()
         .map(|m| format!("<p class=\"message\">{}</p>\n", esc(m)))
         .unwrap_or_default();
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ScenarioRun {t_title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>ScenarioRun {t_title}</h1>\n<div class=\"meta\">{meta}</div>\n{message}<svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"step timeline\"></svg>\n<table>\n<tr><th>#</th><th>Action</th><th>Service</th><th>Version</th><th>Start</th><th>Duration</th><th>Result</th><th>Checks</th><th>Message</th></tr>\n{rows}</table>\n{failures}<script type=\"application/json\" id=\"timeline\">{data}</script>\n<script>{SCRIPT}</script>\n</body>\n</html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ScenarioRun {t_title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>ScenarioRun {t_title}</h1>\n<div class=\"meta\">{meta}</div>\n{message}<svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"step timeline\"></svg>\n<table>\n<tr><th>#</th><th>Action</th><th>Service</th><th>Version</th><th>Start</th><th>Duration</th><th>Downtime</th><th>Result</th><th>Checks</th><th>Message</th></tr>\n{rows}</table>\n{failures}<script type=\"application/json\" id=\"timeline\">{data}</script>\n<script>{SCRIPT}</script>\n</body>\n</html>\n",
         t_title = esc(&title),
     )
 }

@@ -3,7 +3,7 @@
 //! check step (classname `<namespace>.<run>.<step number> <action> <service>`). A failed step
 //! or check carries its message in `failure`'s attribute and its statement and diff in the
 //! body; steps never reached (or still running, in a report taken mid-run) and skipped checks
-//! are `skipped`. A run that failed with no step failing (refused at planning) gets one
+//! are `skipped`; a step's client downtime is its `system-out`. A run that failed with no step failing (refused at planning) gets one
 //! testcase `run` carrying its message.
 
 use std::fmt::Write;
@@ -52,23 +52,34 @@ fn step_case(out: &mut String, class: &str, s: &Step) {
         secs(s.duration_seconds)
     );
     let message = s.message.as_deref().unwrap_or("");
+    let mut inner = String::new();
     if s.failed() {
         let first = message.lines().next().unwrap_or("failed");
         let _ = writeln!(
-            out,
-            ">\n      <failure message=\"{}\" type=\"StepFailed\">{}</failure>\n    </testcase>",
+            inner,
+            "      <failure message=\"{}\" type=\"StepFailed\">{}</failure>",
             esc(first),
             esc(message)
         );
     } else if s.not_run() || s.running() {
         // A running step has not passed yet (a report taken mid-run).
         let _ = writeln!(
-            out,
-            ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+            inner,
+            "      <skipped message=\"{}\"/>",
             esc(&format!("step {:?}", s.state).to_lowercase())
         );
-    } else {
+    }
+    if let Some(d) = &s.downtime {
+        let _ = writeln!(
+            inner,
+            "      <system-out>client downtime {:.3}s (longest window {:.3}s), {}/{} probes failed</system-out>",
+            d.downtime_seconds, d.longest_window_seconds, d.failed, d.sent
+        );
+    }
+    if inner.is_empty() {
         out.push_str("/>\n");
+    } else {
+        let _ = writeln!(out, ">\n{inner}    </testcase>");
     }
 }
 

@@ -47,6 +47,12 @@ pub fn table(run: &ScenarioRun) -> String {
     if let Some(m) = &status.message {
         out.push_str(&format!("  {}\n", m.replace('\n', "\n  ")));
     }
+    if let Some(d) = &status.downtime {
+        out.push_str(&format!(
+            "  client downtime {}, {}/{} probes failed\n",
+            d.summary, d.failed, d.sent
+        ));
+    }
     for (i, step) in status.steps.iter().enumerate() {
         let get = |k: &str| step.plan.get(k).and_then(|v| v.as_str()).unwrap_or("");
         let implicit = if step.plan.get("implicit").and_then(|v| v.as_bool()) == Some(true) {
@@ -59,13 +65,17 @@ pub fn table(run: &ScenarioRun) -> String {
             _ => "-".into(),
         };
         let message = step.message.as_deref().unwrap_or("");
+        let down = step.probes.as_ref().map_or(String::new(), |p| {
+            format!("{:.3}s down", p.downtime_seconds)
+        });
         out.push_str(&format!(
-            "  {:>3}{implicit} {:<31} {:<14} {:<9} {:>7}  {}\n",
+            "  {:>3}{implicit} {:<31} {:<14} {:<9} {:>7} {:>12}  {}\n",
             i + 1,
             get("action"),
             get("mzService"),
             format!("{:?}", step.state),
             secs,
+            down,
             // A check step's message lists every check; the lines below show what matters.
             message.lines().next().unwrap_or("")
         ));

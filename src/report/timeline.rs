@@ -1,10 +1,12 @@
 //! One run as a timeline: every step with its service, version, start (offset from the run's
-//! first step), duration, result and checks — the one model the JSON, JUnit and HTML reports
+//! first step), duration, result, client downtime and checks — the one model the JSON, JUnit and HTML reports
 //! are rendered from, built from the run's status alone.
 
 use serde::Serialize;
 
-use crate::api::v1alpha1::{CheckRecord, CheckState, ScenarioRun, StepRecord, StepState};
+use crate::api::v1alpha1::{
+    CheckRecord, CheckState, RunDowntime, ScenarioRun, StepProbes, StepRecord, StepState,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -22,6 +24,8 @@ pub struct Timeline {
     pub started: Option<String>,
     /// First step's start to the last step's finish, in seconds.
     pub duration_seconds: Option<f64>,
+    /// What the client probe saw over the whole run (absent without a probe).
+    pub downtime: Option<RunDowntime>,
     pub steps: Vec<Step>,
 }
 
@@ -44,7 +48,65 @@ pub struct Step {
     pub offset_seconds: Option<f64>,
     pub duration_seconds: Option<f64>,
     pub message: Option<String>,
+    /// What the client probe saw during the step, once it ended.
+    pub downtime: Option<Downtime>,
     pub checks: Vec<Check>,
+}
+
+/// A step's client downtime, with its windows placed on the run's time axis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Downtime {
+    pub sent: u32,
+    pub failed: u32,
+    pub downtime_seconds: f64,
+    pub longest_window_seconds: f64,
+    pub latency_p50_seconds: Option<f64>,
+    pub latency_p99_seconds: Option<f64>,
+    pub windows: Vec<Window>,
+}
+
+/// A time no probe was answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Window {
+    /// Seconds from the run's start.
+    pub offset_seconds: f64,
+    pub duration_seconds: f64,
+    pub error: String,
+}
+
+impl Downtime {
+    fn of(p: &StepProbes, start: Option<k8s_openapi::jiff::Timestamp>) -> Downtime {
+        let seconds = |a: k8s_openapi::jiff::Timestamp, b: k8s_openapi::jiff::Timestamp| {
+            b.duration_since(a).as_secs_f64()
+        };
+        Downtime {
+            sent: p.sent,
+            failed: p.failed,
+            downtime_seconds: p.downtime_seconds,
+            longest_window_seconds: p.longest_window_seconds,
+            latency_p50_seconds: p.latency_p50_seconds,
+            latency_p99_seconds: p.latency_p99_seconds,
+            windows: p
+                .windows
+                .iter()
+                .map(|w| Window {
+                    offset_seconds: start.map_or(0.0, |s| seconds(s, w.start.0)),
+                    duration_seconds: seconds(w.start.0, w.end.0),
+                    error: w.error.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// `0.153s (2/40)`: downtime and failed/sent probes, for tables.
+    pub fn short(&self) -> String {
+        format!(
+            "{:.3}s ({}/{})",
+            self.downtime_seconds, self.failed, self.sent
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -156,6 +218,7 @@ impl Timeline {
                     offset_seconds: start.zip(started).map(|(a, b)| seconds(a, b.0)),
                     duration_seconds: started.zip(finished).map(|(a, b)| seconds(a.0, b.0)),
                     message: s.message.clone(),
+                    downtime: s.probes.as_ref().map(|p| Downtime::of(p, start)),
                     checks: s.checks.iter().map(Check::of).collect(),
                 }
             })
@@ -183,6 +246,7 @@ impl Timeline {
             version: status.current_version.clone(),
             started: start.map(|t| rfc3339(&t)),
             duration_seconds: start.zip(end).map(|(a, b)| seconds(a, b)),
+            downtime: status.downtime.clone(),
             steps,
         }
     }
@@ -199,9 +263,23 @@ impl Timeline {
                 .map(|d| format!(" in {d:.1}s"))
                 .unwrap_or_default()
         );
+        if let Some(d) = &self.downtime {
+            out.push_str(&format!(
+                "  client downtime {}, {}/{} probes failed\n",
+                d.summary, d.failed, d.sent
+            ));
+        }
         out.push_str(&format!(
-            "  {:>3}  {:<27} {:<12} {:<10} {:>8} {:>8}  {:<9}  {}\n",
-            "#", "ACTION", "SERVICE", "VERSION", "START", "DURATION", "RESULT", "CHECKS"
+            "  {:>3}  {:<27} {:<12} {:<10} {:>8} {:>8} {:>15}  {:<9}  {}\n",
+            "#",
+            "ACTION",
+            "SERVICE",
+            "VERSION",
+            "START",
+            "DURATION",
+            "DOWNTIME",
+            "RESULT",
+            "CHECKS"
         ));
         for s in &self.steps {
             let secs = |v: Option<f64>| v.map_or("-".into(), |d| format!("{d:.2}s"));
@@ -217,7 +295,7 @@ impl Timeline {
                 )
             };
             out.push_str(&format!(
-                "  {:>3}{} {:<27} {:<12} {:<10} {:>8} {:>8}  {:<9}  {checks}\n",
+                "  {:>3}{} {:<27} {:<12} {:<10} {:>8} {:>8} {:>15}  {:<9}  {checks}\n",
                 s.number,
                 if s.implicit { "*" } else { " " },
                 s.action,
@@ -225,6 +303,7 @@ impl Timeline {
                 s.version.as_deref().unwrap_or("-"),
                 secs(s.offset_seconds),
                 secs(s.duration_seconds),
+                s.downtime.as_ref().map_or("-".into(), Downtime::short),
                 format!("{:?}", s.state),
             ));
         }

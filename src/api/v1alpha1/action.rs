@@ -356,8 +356,8 @@ fn restrict_params_to_actions(schema: &mut Schema) {
     }
 }
 
-/// schemars transform for `Timeouts`: keys of `actions` must be action names.
-pub(super) fn restrict_action_timeout_keys(schema: &mut Schema) {
+/// schemars transform for `Timeouts` and `Budgets`: keys of `actions` must be action names.
+pub(super) fn restrict_action_keys(schema: &mut Schema) {
     let rule = Rule::new(format!("self.all(k, k in {})", cel_list(&ActionKind::ALL))).message(
         Message::Message(format!(
             "keys must be action names: {}",
@@ -368,7 +368,7 @@ pub(super) fn restrict_action_timeout_keys(schema: &mut Schema) {
         .get_mut("properties")
         .and_then(|p| p.get_mut("actions"))
         .and_then(|a| <&mut Schema>::try_from(a).ok())
-        .expect("Timeouts has an actions property");
+        .expect("the schema has an actions property");
     kube::core::validate(actions, rule).expect("a CEL rule serializes");
 }
 

@@ -5,6 +5,7 @@
 //! takes which parameter) and the planner's semantic checks (what Materialize would refuse).
 
 mod action;
+mod budgets;
 mod checks;
 mod environment;
 mod status;
@@ -15,7 +16,7 @@ use kube::{CustomResource, KubeSchema, core::Duration};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use self::{action::*, checks::*, environment::*, status::*};
+pub use self::{action::*, budgets::*, checks::*, environment::*, status::*};
 
 /// A rehearsal of a Materialize upgrade: the ordered actions of one platform-checks scenario,
 /// run against environmentd StatefulSets in this namespace, step by step.
@@ -38,6 +39,11 @@ pub use self::{action::*, checks::*, environment::*, status::*};
         name = "Version",
         type_ = "string",
         json_path = ".status.currentVersion"
+    ),
+    printcolumn(
+        name = "Downtime",
+        type_ = "string",
+        json_path = ".status.downtime.summary"
     ),
     printcolumn(
         name = "Age",
@@ -95,6 +101,15 @@ pub struct ScenarioRunSpec {
     #[serde(default)]
     pub cleanup: CleanupPolicy,
 
+    /// The client probe: what an application querying the environment saw, step by step.
+    /// On by default (`SELECT 1` every 100 ms).
+    #[serde(default, skip_serializing_if = "ProbeSpec::is_default")]
+    pub probe: ProbeSpec,
+
+    /// Limits on client downtime and on durations that fail the run when exceeded.
+    #[serde(default, skip_serializing_if = "Budgets::is_empty")]
+    pub budgets: Budgets,
+
     /// Data checks run by Initialize / Manipulate / Validate: inline, or from ConfigMaps by
     /// name or label selector. Without checks those steps run nothing and say so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,7 +166,7 @@ pub struct SystemVarChangeEntry {
 /// Time limits.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(transform = action::restrict_action_timeout_keys)]
+#[schemars(transform = action::restrict_action_keys)]
 pub struct Timeouts {
     /// Limit for the whole run, from its first step. Default `2h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

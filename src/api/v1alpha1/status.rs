@@ -39,6 +39,9 @@ pub struct ScenarioRunStatus {
     /// When the run started executing its first step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
+    /// What the client probe saw over the steps that ended so far (`spec.probe`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime: Option<RunDowntime>,
 }
 
 /// Phase of a whole run.
@@ -90,6 +93,78 @@ pub struct StepRecord {
     /// Initialize / Manipulate / Validate: one record per check, in the order they start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckRecord>,
+    /// What the client probe saw while the step ran (`spec.probe`), once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<StepProbes>,
+}
+
+/// What the client probe saw during one step. Probes count from the environment's first
+/// answer in the run (before it, there was nothing to be down), and from `since`: a probe runs
+/// in the operator, so after an operator restart the step's record covers only the time since.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepProbes {
+    /// When this step's probing began (to the microsecond).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<MicroTime>,
+    /// Probes sent.
+    pub sent: u32,
+    /// Probes not answered (refused, timed out, or no leader to ask).
+    pub failed: u32,
+    /// Time within the step during which no probe was answered, in seconds.
+    pub downtime_seconds: f64,
+    /// The longest such window within the step, in seconds.
+    pub longest_window_seconds: f64,
+    /// Median latency of the answered probes, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_seconds: Option<f64>,
+    /// 99th percentile latency of the answered probes, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_seconds: Option<f64>,
+    /// The unavailable windows, in order (at most [`StepProbes::MAX_WINDOWS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<DowntimeWindow>,
+    /// Windows left out of `windows` (their time still counts in `downtimeSeconds`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub windows_omitted: u32,
+}
+
+impl StepProbes {
+    /// Windows kept per step: a flapping environment must not grow status without bound.
+    pub const MAX_WINDOWS: usize = 20;
+}
+
+/// A time during which no probe was answered: from the first unanswered probe to the next
+/// answered one (or to the step's end, when it went on into the next step).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DowntimeWindow {
+    /// The first unanswered probe.
+    pub start: MicroTime,
+    /// The next answered probe, or the step's end.
+    pub end: MicroTime,
+    /// The first failed probe's error.
+    pub error: String,
+    /// The window went on past the step's end (its rest is in the next step's record).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continues: bool,
+}
+
+/// The run's client downtime so far: the sum over its steps, and the longest window with
+/// windows that ran across a step boundary joined.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunDowntime {
+    /// Probes sent.
+    pub sent: u32,
+    /// Probes not answered.
+    pub failed: u32,
+    /// Time during which no probe was answered, in seconds.
+    pub downtime_seconds: f64,
+    /// The longest such window, in seconds.
+    pub longest_window_seconds: f64,
+    /// For `kubectl get`: e.g. `1.234s (3 windows)`.
+    pub summary: String,
 }
 
 /// How far a step with irreversible parts got. Stored as the strings earlier versions wrote
@@ -269,6 +344,8 @@ pub mod reasons {
     pub const STEP_SUCCEEDED: &str = "StepSucceeded";
     pub const STEP_FAILED: &str = "StepFailed";
     pub const CHECK_FAILED: &str = "CheckFailed";
+    /// A `spec.budgets` limit was exceeded.
+    pub const BUDGET_EXCEEDED: &str = "BudgetExceeded";
     pub const SUCCEEDED: &str = "Succeeded";
     pub const FAILED: &str = "Failed";
     pub const PENDING: &str = "Pending";

@@ -157,7 +157,7 @@ fn last_exit_code(pod: &Pod) -> Option<i32> {
 }
 
 /// Where environmentd of `svc` answers: its stable DNS name, or its pod IP.
-async fn host<C: Cluster>(
+pub async fn host<C: Cluster>(
     ctx: &C,
     input: &StepInput<'_>,
     svc: &str,

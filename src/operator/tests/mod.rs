@@ -20,7 +20,7 @@ use serde_json::json;
 use super::{
     actions,
     error::{KubeError, LeaderApiError, SqlError},
-    io::{CheckSql, Environmentd, Kube, LeaderStatus, PromoteAnswer},
+    io::{CheckSql, Environmentd, Kube, LeaderStatus, ProbeTarget, Probes, PromoteAnswer},
     outcome::{EventNote, Wake},
     reconcile::{After, reconcile, reconcile_cached},
 };
@@ -28,8 +28,8 @@ use crate::{
     api::{
         names,
         v1alpha1::{
-            CheckState, RunPhase, ScenarioRun, ScenarioRunSpec, ScenarioRunStatus, StepProgress,
-            StepState,
+            CheckState, RunPhase, ScenarioRun, ScenarioRunSpec, ScenarioRunStatus, StepProbes,
+            StepProgress, StepState,
         },
     },
     checks::runner::{Rows, SqlFailure},
@@ -95,6 +95,12 @@ struct State {
     secret: Option<SecretView>,
     /// Names of the Secrets environmentd created (CREATE SECRET).
     user_secrets: Vec<String>,
+    /// The client probe: the step it counts answers for, every target it was given (step,
+    /// host), what it reports per step, and whether it was stopped.
+    probing: Option<usize>,
+    probe_targets: Vec<(usize, Option<String>)>,
+    probe_reports: BTreeMap<usize, StepProbes>,
+    probe_stopped: bool,
 }
 
 #[derive(Default)]
@@ -605,6 +611,31 @@ impl Environmentd for FakeCluster {
     }
 }
 
+impl Probes for FakeCluster {
+    fn probing(&self, _run: &str) -> Option<usize> {
+        let st = self.state.lock().unwrap();
+        st.probing.and(st.probe_targets.last().map(|(i, _)| *i))
+    }
+    fn probe(&self, _run: &str, index: usize, target: ProbeTarget) {
+        let mut st = self.state.lock().unwrap();
+        st.probing = Some(index);
+        st.probe_targets.push((index, target.host));
+    }
+    fn step_probes(&self, _run: &str, index: usize) -> Option<StepProbes> {
+        let mut st = self.state.lock().unwrap();
+        if st.probing != Some(index) {
+            return None;
+        }
+        st.probing = Some(index + 1);
+        st.probe_reports.get(&index).cloned()
+    }
+    fn stop_probe(&self, _run: &str) {
+        let mut st = self.state.lock().unwrap();
+        st.probing = None;
+        st.probe_stopped = true;
+    }
+}
+
 impl CheckSql for FakeCluster {
     /// A tiny SQL engine for checks: `CREATE TABLE t …`, `INSERT INTO t VALUES ('x')`,
     /// `SELECT * FROM t`; anything else fails.
@@ -1036,6 +1067,7 @@ async fn remaining_actions_do_what_they_name() {
 }
 
 mod checks;
+mod probes;
 
 #[tokio::test]
 async fn a_statement_materialize_refuses_fails_the_step_at_once_with_its_message() {

@@ -369,3 +369,44 @@ fn json_items_carry_action_implicit_and_camel_case_parameters() {
     // The JSON form reads back into the same plan (the operator freezes it into status).
     assert_eq!(serde_json::from_value::<Plan>(json).unwrap(), p);
 }
+
+/// Whom clients reach while each step runs: nobody before the first start, the read-only
+/// generation only after its promotion, nobody once the leader is killed, an adopted
+/// environment from the start.
+#[test]
+fn serving_leaders_follow_promotion_and_kills() {
+    let leaders = |spec: &ScenarioRunSpec| {
+        let plan = plan(spec).unwrap();
+        let leaders = serving_leaders(spec, &plan.actions);
+        compact(&plan)
+            .into_iter()
+            .zip(leaders)
+            .map(|(step, l)| format!("{step} → {}", l.as_deref().unwrap_or("-")))
+            .collect::<Vec<_>>()
+    };
+    let zdt = leaders(&with_scenario("ZeroDowntimeUpgradeEntireMz"));
+    assert_eq!(
+        zdt[..9],
+        [
+            "S mz-1 v26.2.0 → -",
+            "C* mz-1 → mz-1",
+            "I mz-1 → mz-1",
+            "S mz-2 v26.3.0 g1 → mz-1",
+            "M1 mz-1 → mz-1",
+            "W mz-2 → mz-1",
+            "P mz-2 → mz-1",
+            "M2 mz-2 → mz-2",
+            "S mz-3 v26.3.0 g2 → mz-2",
+        ]
+    );
+    let killed = leaders(&with_scenario("UpgradeEntireMz"));
+    let kill = killed.iter().position(|s| s.starts_with('K')).unwrap();
+    assert!(killed[kill].ends_with("→ materialized"), "{killed:?}");
+    assert!(killed[kill + 1].starts_with("S ") && killed[kill + 1].ends_with("→ -"));
+    assert!(killed[kill + 2].ends_with("→ materialized"), "{killed:?}");
+    let adopted = leaders(&with_scenario("CloudtestUpgrade"));
+    assert!(
+        adopted.iter().all(|s| s.ends_with("→ materialized")),
+        "{adopted:?}"
+    );
+}
