@@ -4,13 +4,9 @@
 
 mod common;
 
-use std::{
-    path::Path,
-    sync::atomic::{AtomicU8, Ordering},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
-use common::{Mz, SECOND, Spec, environment};
+use common::{Mz, SECOND, Spec, environment, loopback_host};
 use futures::future::join_all;
 use scenario_operator::{
     api::v1alpha1::{CheckRecord, CheckState},
@@ -21,17 +17,6 @@ use scenario_operator::{
         clients::Sessions,
     },
 };
-
-/// A loopback address of its own per test, so each mzsim can listen on environmentd's ports.
-fn host() -> String {
-    static NEXT: AtomicU8 = AtomicU8::new(1);
-    format!(
-        "127.{}.{}.{}",
-        100 + std::process::id() % 100,
-        (std::process::id() / 100) % 250,
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 fn starter_library() -> Vec<Check> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checks/starter");
@@ -108,7 +93,7 @@ fn assert_passed(records: &[CheckRecord], what: &str, mz: &Mz) {
 async fn the_starter_library_passes_every_phase_across_a_restart_and_an_upgrade() {
     let checks = starter_library();
     assert!(checks.len() >= 12, "{} checks", checks.len());
-    let (env, host) = (environment("starter"), host());
+    let (env, host) = (environment("starter"), loopback_host());
     let sessions = Sessions::default();
     let timeout = 10 * SECOND;
     let mut mz = start(&env, 0, "v26.2.0", &host).await;
@@ -158,7 +143,7 @@ async fn a_broken_validate_fails_with_a_readable_diff() {
     // One expected row is wrong: `four` became `4our`.
     check.validate = check.validate.replace("4 four", "4 4our");
     let check = library::compile(&check, "test").unwrap();
-    let (env, host) = (environment("broken"), host());
+    let (env, host) = (environment("broken"), loopback_host());
     let mz = start(&env, 0, "v26.3.0", &host).await;
     let sessions = Sessions::default();
     let checks = [check];

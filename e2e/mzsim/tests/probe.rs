@@ -5,12 +5,9 @@
 
 mod common;
 
-use std::{
-    sync::atomic::{AtomicU8, Ordering},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use common::{Mz, SECOND, Spec, environment};
+use common::{Mz, SECOND, Spec, environment, loopback_host};
 use scenario_operator::{
     api::v1alpha1::ProbeSpec,
     operator::{
@@ -18,17 +15,6 @@ use scenario_operator::{
         probe::{Prober, probe_once, target},
     },
 };
-
-/// A loopback address of its own per test, so each mzsim can listen on environmentd's ports.
-fn host() -> String {
-    static NEXT: AtomicU8 = AtomicU8::new(1);
-    format!(
-        "127.{}.{}.{}",
-        100 + std::process::id() % 100,
-        (std::process::id() / 100) % 250,
-        200 + NEXT.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 async fn start(env: &str, host: &str) -> Mz {
     let mut spec = Spec::new(env, 0, "v26.3.0");
@@ -41,7 +27,7 @@ async fn start(env: &str, host: &str) -> Mz {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run inside e2e/cluster exec"]
 async fn one_probe_follows_environmentd_down_and_back() {
-    let (env, h) = (environment("probe-once"), host());
+    let (env, h) = (environment("probe-once"), loopback_host());
     let mut mz = start(&env, &h).await;
     let mut t = target(&ProbeSpec::default(), Some(h.clone()));
     let mut conn = None;
@@ -92,7 +78,7 @@ async fn one_probe_follows_environmentd_down_and_back() {
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run inside e2e/cluster exec"]
 async fn the_probe_measures_how_long_environmentd_was_down() {
-    let (env, h) = (environment("probe-window"), host());
+    let (env, h) = (environment("probe-window"), loopback_host());
     let mut mz = start(&env, &h).await;
     let interval = Duration::from_millis(20);
     let mut t = target(&ProbeSpec::default(), Some(h.clone()));

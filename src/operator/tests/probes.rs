@@ -22,6 +22,17 @@ fn report(down: f64) -> StepProbes {
     }
 }
 
+/// A fake cluster whose probe reports `reports` (step index, downtime) for those steps.
+fn reporting(reports: &[(usize, f64)]) -> FakeCluster {
+    let cluster = FakeCluster::default();
+    let mut st = cluster.state.lock().unwrap();
+    for (index, down) in reports {
+        st.probe_reports.insert(*index, report(*down));
+    }
+    drop(st);
+    cluster
+}
+
 fn promote_b_with(extra: serde_json::Value) -> ScenarioRun {
     let mut run = promote_b();
     let mut spec = serde_json::to_value(&run.spec).unwrap();
@@ -60,12 +71,7 @@ async fn the_probe_asks_whoever_leads_at_each_step_and_stops_with_the_run() {
 
 #[tokio::test]
 async fn step_records_carry_what_the_probe_saw_and_the_run_sums_it() {
-    let cluster = FakeCluster::default();
-    {
-        let mut st = cluster.state.lock().unwrap();
-        st.probe_reports.insert(1, report(0.0));
-        st.probe_reports.insert(4, report(0.25));
-    }
+    let cluster = reporting(&[(1, 0.0), (4, 0.25)]);
     let status = drive(&cluster, &promote_b(), None).await;
     assert!(all_succeeded(&status), "{:?}", status.message);
     assert_eq!(status.steps[4].probes, Some(report(0.25)));
@@ -90,13 +96,7 @@ async fn step_records_carry_what_the_probe_saw_and_the_run_sums_it() {
 #[tokio::test]
 async fn a_step_over_its_downtime_budget_fails_the_run_naming_both() {
     let run = promote_b_with(json!({"budgets": {"actions": {"PromoteMz": {"downtime": "100ms"}}}}));
-    let cluster = FakeCluster::default();
-    cluster
-        .state
-        .lock()
-        .unwrap()
-        .probe_reports
-        .insert(4, report(0.25));
+    let cluster = reporting(&[(4, 0.25)]);
     let status = drive(&cluster, &run, None).await;
     assert_eq!(status.phase, Some(RunPhase::Failed));
     let step = &status.steps[4];
@@ -113,13 +113,7 @@ async fn a_step_over_its_downtime_budget_fails_the_run_naming_both() {
     assert!(event.note.contains(why), "{}", event.note);
     // The same downtime within the general budget passes.
     let run = promote_b_with(json!({"budgets": {"stepDowntime": "300ms", "downtime": "1s"}}));
-    let cluster = FakeCluster::default();
-    cluster
-        .state
-        .lock()
-        .unwrap()
-        .probe_reports
-        .insert(4, report(0.25));
+    let cluster = reporting(&[(4, 0.25)]);
     let status = drive(&cluster, &run, None).await;
     assert!(all_succeeded(&status), "{:?}", status.message);
 }
@@ -127,12 +121,7 @@ async fn a_step_over_its_downtime_budget_fails_the_run_naming_both() {
 #[tokio::test]
 async fn the_run_downtime_budget_counts_every_step() {
     let run = promote_b_with(json!({"budgets": {"downtime": "400ms"}}));
-    let cluster = FakeCluster::default();
-    {
-        let mut st = cluster.state.lock().unwrap();
-        st.probe_reports.insert(3, report(0.25));
-        st.probe_reports.insert(4, report(0.25));
-    }
+    let cluster = reporting(&[(3, 0.25), (4, 0.25)]);
     let status = drive(&cluster, &run, None).await;
     assert_eq!(status.steps[3].state, StepState::Succeeded);
     assert_eq!(status.steps[4].state, StepState::Failed);

@@ -237,6 +237,18 @@ pub async fn connect(port: u16, user: &str) -> Result<Client, tokio_postgres::Er
 
 pub const SECOND: Duration = Duration::from_secs(1);
 
+/// A loopback address of its own per test (by process and call), so each mzsim can listen on
+/// environmentd's own ports.
+pub fn loopback_host() -> String {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+    format!(
+        "127.{}.{}.{}",
+        100 + std::process::id() % 100,
+        (std::process::id() / 100) % 250,
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
 /// The server's message of a database error.
 pub fn message(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
