@@ -157,7 +157,8 @@ pub struct ProbeTarget {
 /// which step is current and whom to ask, and takes a step's record when the step ends. Keyed
 /// by `namespace/name`.
 pub trait Probes {
-    /// The step the run's probe was last pointed at ([`Probes::probe`]), if one runs.
+    /// The step the run's probe was last pointed at ([`Probes::probe`]), if one runs and
+    /// still counts answers for that step.
     fn probing(&self, run: &str) -> Option<usize>;
     /// Probe `target` for step `index` of `run`, starting the run's probe if none runs.
     fn probe(&self, run: &str, index: usize, target: ProbeTarget);

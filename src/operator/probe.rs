@@ -74,7 +74,11 @@ impl Prober {
     pub fn probing(&self, run: &str) -> Option<usize> {
         let runs = lock(&self.runs);
         let probe = runs.get(run).filter(|p| !p.task.is_finished())?;
-        Some(lock(&probe.shared.target).0)
+        // Pointed at a step and counting for it: after a step ends the two differ until a
+        // pass points it at the next, and after a status write that failed (the step's end
+        // not recorded) until a pass points it at that step again.
+        let target = lock(&probe.shared.target).0;
+        (lock(&probe.shared.tally).index == target).then_some(target)
     }
 
     pub fn probe(&self, run: &str, index: usize, target: ProbeTarget) {

@@ -614,7 +614,8 @@ impl Environmentd for FakeCluster {
 impl Probes for FakeCluster {
     fn probing(&self, _run: &str) -> Option<usize> {
         let st = self.state.lock().unwrap();
-        st.probing.and(st.probe_targets.last().map(|(i, _)| *i))
+        let target = st.probe_targets.last().map(|(i, _)| *i);
+        target.filter(|_| st.probing == target)
     }
     fn probe(&self, _run: &str, index: usize, target: ProbeTarget) {
         let mut st = self.state.lock().unwrap();

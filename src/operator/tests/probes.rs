@@ -166,3 +166,18 @@ async fn no_probe_runs_when_it_is_off() {
     assert!(cluster.state.lock().unwrap().probe_targets.is_empty());
     assert_eq!(status.downtime, None);
 }
+
+#[tokio::test]
+async fn a_step_whose_end_was_not_written_is_probed_again_and_keeps_its_record() {
+    // The process dies right before each status write in turn: whatever write is lost, every
+    // step that ended has the record the probe reported for it.
+    let points = crash_points(&promote_b()).await;
+    for crash in points.into_iter().filter(|c| matches!(c, Crash::Before(_))) {
+        let cluster = reporting(&[(2, 0.1), (4, 0.25)]);
+        let status = drive(&cluster, &promote_b(), Some(crash)).await;
+        assert!(all_succeeded(&status), "{crash:?}: {:?}", status.message);
+        assert_eq!(status.steps[4].probes, Some(report(0.25)), "{crash:?}");
+        assert_eq!(status.steps[2].probes, Some(report(0.1)), "{crash:?}");
+        assert_eq!(status.downtime.unwrap().downtime_seconds, 0.35, "{crash:?}");
+    }
+}
