@@ -34,7 +34,7 @@ use crate::{
 
 /// Checks running at once when the spec does not say.
 pub const DEFAULT_CONCURRENCY: usize = 4;
-/// Pause between tries of a command within a pass.
+/// Pause between tries of a pass's waiting checks.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a command is retried when the spec does not say: generous, because a result may
 /// take a while to appear after a restart or under load (a run that sets nothing should not
@@ -97,13 +97,11 @@ pub struct Pass<'a> {
     /// `mz_version_num()` of the version the step's service runs (version guards); `None`
     /// when the run does not know it (an adopted environment without `adopt.version`).
     pub version: Option<u64>,
-    /// How long a failing command is retried within this pass before the pass records it and
-    /// ends (a pass per try would write status, and wake the run, as fast as it can).
-    pub retry_for: Duration,
 }
 
-/// Runs one check's commands until it finishes, must retry, or reaches an unmarked command
-/// that needs a marker. Returns the record and whether it moved.
+/// Runs one check's commands until it finishes, must retry (one try: the step's pass decides
+/// when to try again), or reaches an unmarked command that needs a marker. Returns the record
+/// and whether it moved.
 pub async fn run_check<C: CheckSql>(
     ctx: &C,
     p: Pass<'_>,
@@ -111,7 +109,6 @@ pub async fn run_check<C: CheckSql>(
     mut resumed: bool,
 ) -> (CheckRecord, bool) {
     let mut moved = false;
-    let started = tokio::time::Instant::now();
     loop {
         let k = record.done as usize;
         let Some(command) = p.script.get(k) else {
@@ -172,10 +169,7 @@ pub async fn run_check<C: CheckSql>(
                     ctx.end_session(&p.session).await;
                     return (record, true);
                 }
-                if started.elapsed() + RETRY_BACKOFF > p.retry_for {
-                    return (record, moved);
-                }
-                tokio::time::sleep(RETRY_BACKOFF).await;
+                return (record, moved);
             }
             Verdict::Fail(why) => {
                 runner::fail(&mut record, command, why, Timestamp::now());
@@ -193,7 +187,9 @@ pub struct StepCtx<'a> {
     /// 0-based index of the step; its check records are `status.steps[index].checks`.
     pub index: usize,
     pub host: &'a str,
-    /// In-pass retry window (the run's poll interval).
+    /// How long the pass retries its checks before it records them and ends (a pass per try
+    /// would write status, and wake the run, as fast as it can). Between tries the pass gives
+    /// its reconcile slot back ([`super::slot::idle`]).
     pub retry_for: Duration,
     /// The version the step's service runs (version guards).
     pub version: Option<&'a crate::version::MzVersion>,
@@ -250,26 +246,36 @@ pub async fn step<C: Kube + CheckSql>(
     }
     let vars = variables(s.host, spec.seed);
     let timeout = spec.timeout.map(Duration::from).unwrap_or(DEFAULT_TIMEOUT);
-    let work = prepared.active.iter().map(|&(i, script, resumed)| {
-        let pass = Pass {
-            session: names::check_session(r.namespace, r.name, s.index + 1, &records[i].name),
-            host: s.host,
-            vars: &vars,
-            script,
-            timeout,
-            version,
-            retry_for: s.retry_for,
-        };
-        let record = records[i].clone();
-        async move { (i, run_check(ctx, pass, record, resumed).await) }
-    });
-    let mut moved = false;
-    for (i, (record, m)) in join_all(work).await {
-        records[i] = record;
-        moved |= m;
+    let started = tokio::time::Instant::now();
+    loop {
+        // One try of every active check, at once; a round where none got further (all wait
+        // for Materialize) is tried again after a pause, without a slot, while time remains.
+        let work = prepared.active.iter().map(|&(i, script, resumed)| {
+            let pass = Pass {
+                session: names::check_session(r.namespace, r.name, s.index + 1, &records[i].name),
+                host: s.host,
+                vars: &vars,
+                script,
+                timeout,
+                version,
+            };
+            let record = records[i].clone();
+            async move { (i, run_check(ctx, pass, record, resumed).await) }
+        });
+        let mut moved = false;
+        for (i, (record, m)) in join_all(work).await {
+            records[i] = record;
+            moved |= m;
+        }
+        let end = ends(&records, moved);
+        if moved
+            || !matches!(end, ChecksEnd::Running { .. })
+            || started.elapsed() + RETRY_BACKOFF > s.retry_for
+        {
+            return Ok(Outcome::Checks { records, end });
+        }
+        super::slot::idle(RETRY_BACKOFF).await;
     }
-    let end = ends(&records, moved);
-    Ok(Outcome::Checks { records, end })
 }
 
 fn ends(records: &[CheckRecord], moved: bool) -> ChecksEnd {

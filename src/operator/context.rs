@@ -64,8 +64,9 @@ pub struct Context {
     /// The controller's own limit is not used: past it, kube-runtime 5 keeps ready runs in a
     /// hash set and takes them in hash order, so under load some runs waited minutes for a
     /// first pass while others ran pass after pass (measured: first step p99 566 s at 100 runs).
-    /// Tokio's semaphore is fair (FIFO).
-    pub passes: tokio::sync::Semaphore,
+    /// Tokio's semaphore is fair (FIFO). A pass gives its slot back while it only waits
+    /// ([`super::slot`]).
+    pub passes: std::sync::Arc<tokio::sync::Semaphore>,
     /// Consecutive failed passes per run (`namespace/name`), reset by a pass that succeeds.
     failures: Mutex<HashMap<String, u32>>,
     /// The resourceVersion this process's last write of each run (`namespace/name`: status or
@@ -97,7 +98,9 @@ impl Context {
     ) -> Self {
         let http = super::clients::http_client();
         let wakers = Wakers::new(settings.leader_watch_interval, http_probe(http.clone()));
-        let passes = tokio::sync::Semaphore::new(usize::from(settings.concurrency.max(1)));
+        let passes = std::sync::Arc::new(tokio::sync::Semaphore::new(usize::from(
+            settings.concurrency.max(1),
+        )));
         Context {
             client,
             config,

@@ -27,6 +27,7 @@ pub mod outcome;
 pub mod probe;
 pub mod reconcile;
 pub mod render;
+pub mod slot;
 pub mod transition;
 pub mod wake;
 pub mod webhook;
@@ -149,7 +150,7 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
             Some(ObjectRef::new(&run).within(&pod.namespace()?))
         })
         .reconcile_on(ctx.wakers.stream())
-        // Unbounded here: passes are admitted by ctx.passes, in arrival order.
+        // Unbounded here: passes are admitted by ctx.passes, in arrival order (`slot`).
         .with_config(controller::Config::default().concurrency(0))
         .shutdown_on_signal()
         .run(reconcile_run, error_policy, ctx.clone())
@@ -198,23 +199,23 @@ async fn webhook_tls(client: Client, w: &WebhookSettings) -> Result<webhook::Tls
 /// The controller's entry: one [`reconcile::reconcile`] pass at the current time.
 async fn reconcile_run(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let (ns, name) = (cached.namespace().unwrap_or_default(), cached.name_any());
-    let _permit = ctx
-        .passes
-        .acquire()
-        .await
-        .expect("the pass semaphore is never closed");
     let span = tracing::info_span!("reconcile", run = %name, namespace = %ns);
     let started = std::time::Instant::now();
-    let result =
-        reconcile::reconcile_cached(ctx.as_ref(), &ns, &name, Some(&cached), Timestamp::now())
+    let pass = async {
+        // The time is taken once the pass has its slot, not when it was queued.
+        let now = Timestamp::now();
+        reconcile::reconcile_cached(ctx.as_ref(), &ns, &name, Some(&cached), now)
             .instrument(span)
-            .await;
+            .await
+    };
+    let (waited, result) = slot::hold(ctx.passes.clone(), pass).await;
+    metrics::pass_waited(waited.as_secs_f64());
     let outcome = match &result {
         Ok(_) => "ok",
         Err(Error::Kube(e)) if e.class() == Class::Refused => "refused",
         Err(_) => "transient",
     };
-    metrics::reconciled(outcome, started.elapsed().as_secs_f64());
+    metrics::reconciled(outcome, (started.elapsed() - waited).as_secs_f64());
     let key = context::run_key(&cached);
     let after = match result {
         Ok(after) => after,

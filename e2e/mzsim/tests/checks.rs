@@ -67,7 +67,6 @@ async fn phase(
                 script: c.script(phase),
                 timeout,
                 version,
-                retry_for: Duration::ZERO,
             };
             run_to_end(sessions, c.name(), pass, Duration::from_millis(100))
         });
