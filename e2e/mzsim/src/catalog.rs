@@ -108,6 +108,7 @@ CREATE TABLE IF NOT EXISTS mzsim.statements (
 );
 CREATE TABLE IF NOT EXISTS mzsim.promotions (generation bigint PRIMARY KEY, count bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS mzsim.promote_waits (generation bigint PRIMARY KEY, ms double precision NOT NULL);
+CREATE TABLE IF NOT EXISTS mzsim.events (generation bigint NOT NULL, event text NOT NULL, at double precision NOT NULL);
 CREATE TABLE IF NOT EXISTS mzsim.privileges (
     grantee text, object_type text, schema_name text, name text, privilege text,
     PRIMARY KEY (grantee, object_type, schema_name, name, privilege)
@@ -149,6 +150,7 @@ CREATE OR REPLACE VIEW mz_internal.mz_comments AS
 CREATE OR REPLACE VIEW mz_internal.mzsim_statements AS SELECT kind, statement, count FROM mzsim.statements;
 CREATE OR REPLACE VIEW mz_internal.mzsim_promotions AS SELECT generation, count FROM mzsim.promotions;
 CREATE OR REPLACE VIEW mz_internal.mzsim_promote_waits AS SELECT generation, ms FROM mzsim.promote_waits;
+CREATE OR REPLACE VIEW mz_internal.mzsim_events AS SELECT generation, event, at FROM mzsim.events;
 ";
 
 impl Catalog {
@@ -325,6 +327,27 @@ impl Catalog {
         }
         tx.commit().await?;
         Ok(Promotion::Promoted)
+    }
+
+    /// One event of a generation's life (`Started`, then each deployment status it takes), at
+    /// `at` in seconds since the epoch: what the benchmark counts as Materialize's own time.
+    pub async fn event(
+        &self,
+        generation: u64,
+        event: &str,
+        at: std::time::SystemTime,
+    ) -> Result<(), CatalogError> {
+        let at = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let client = self.client.lock().await;
+        client
+            .execute(
+                "INSERT INTO mzsim.events VALUES ($1, $2, $3)",
+                &[&(generation as i64), &event, &at],
+            )
+            .await?;
+        Ok(())
     }
 
     /// System parameters set with ALTER SYSTEM (they override the command-line defaults).

@@ -6,7 +6,7 @@
 
 use std::{
     sync::Mutex,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use tokio::sync::{Notify, watch};
@@ -53,6 +53,8 @@ pub struct Deployment {
     /// request arrived: the promote-detection latency the benchmark reports.
     ready_at: Mutex<Option<Instant>>,
     promote_wait: Mutex<Option<Duration>>,
+    /// Each status taken, with when, not yet taken by [`Deployment::drain_history`].
+    history: Mutex<Vec<(Status, SystemTime)>>,
 }
 
 impl Default for Deployment {
@@ -62,6 +64,7 @@ impl Default for Deployment {
             skip: Notify::new(),
             ready_at: Mutex::new(None),
             promote_wait: Mutex::new(None),
+            history: Mutex::new(vec![(Status::Initializing, SystemTime::now())]),
         }
     }
 }
@@ -92,7 +95,18 @@ impl Deployment {
             );
             assert!(ok, "invalid deployment transition {s:?} -> {next:?}");
             *s = next;
+            self.taken(next);
         });
+    }
+
+    fn taken(&self, status: Status) {
+        let mut history = self.history.lock().expect("not poisoned");
+        history.push((status, SystemTime::now()));
+    }
+
+    /// The statuses taken since the last call, with when.
+    pub fn drain_history(&self) -> Vec<(Status, SystemTime)> {
+        std::mem::take(&mut *self.history.lock().expect("not poisoned"))
     }
 
     /// From becoming ReadyToPromote to the first promote request, once one arrived.
@@ -106,6 +120,7 @@ impl Deployment {
         self.status.send_if_modified(|s| {
             if *s == Status::ReadyToPromote {
                 *s = Status::Promoting;
+                self.taken(Status::Promoting);
                 moved = true;
             }
             moved

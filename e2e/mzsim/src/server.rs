@@ -148,6 +148,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 
 /// Runs the process; the result is its exit code.
 pub async fn run(config: Config, secrets: Option<kubernetes::Secrets>) -> i32 {
+    let started = std::time::SystemTime::now();
     for flag in &config.ignored {
         info!(flag, "ignoring environmentd flag mzsim does not simulate");
     }
@@ -191,6 +192,7 @@ pub async fn run(config: Config, secrets: Option<kubernetes::Secrets>) -> i32 {
     };
     let _ = sim.catalog.set(catalog);
     let (generation, version) = (sim.config.deploy_generation, sim.config.version.clone());
+    tokio::spawn(log_events(sim.clone(), generation, started));
     let boot = match sim.catalog().boot(generation, &version).await {
         Ok(b) => b,
         Err(e) => {
@@ -227,6 +229,41 @@ pub async fn run(config: Config, secrets: Option<kubernetes::Secrets>) -> i32 {
             }
         }
     }
+}
+
+/// Records when this process started and every deployment status it takes, with the time
+/// (`mz_internal.mzsim_events`): the benchmark's measure of Materialize's own time in a step
+/// (booting, catching up, restarting after promotion). Best effort: a lost event only leaves
+/// a figure out.
+async fn log_events(sim: Arc<Sim>, generation: u64, started: std::time::SystemTime) {
+    let mut changes = sim.deployment.subscribe();
+    if sim
+        .catalog()
+        .event(generation, "Started", started)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        changes.borrow_and_update();
+        if !write_events(&sim, generation).await || changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes the statuses taken since the last write; whether the catalog took them. Each write
+/// queues on the catalog's connection as soon as its statuses are drained, so events are
+/// stored in the order they were taken.
+async fn write_events(sim: &Sim, generation: u64) -> bool {
+    for (status, at) in sim.deployment.drain_history() {
+        let event = format!("{status:?}");
+        if sim.catalog().event(generation, &event, at).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 fn serve_sql(sim: &Arc<Sim>, external: TcpListener, internal: TcpListener) {
@@ -345,6 +382,13 @@ async fn read_only_generation(sim: &Sim, next_item_id: i64) -> i32 {
         .await
     {
         Ok(Promotion::Promoted) => {
+            // Written here, not by the event log: the process ends now.
+            let now = std::time::SystemTime::now();
+            write_events(sim, sim.config.deploy_generation).await;
+            let _ = sim
+                .catalog()
+                .event(sim.config.deploy_generation, "Promoted", now)
+                .await;
             info!("halting: fenced out old deployment; rebooting as leader");
             EXIT_HALT
         }

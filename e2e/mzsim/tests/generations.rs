@@ -105,6 +105,35 @@ async fn zero_downtime_upgrade_end_to_end() {
         metrics.contains("mzsim_promotions_total{generation=\"1\"} 1"),
         "{metrics}"
     );
+    // Each generation's life in order, with times (what e2e/bench counts as Materialize's
+    // own time): generation 1 booted three times — halted for DDL, promoted, then leader.
+    let events: Vec<String> = c
+        .query(
+            "SELECT event FROM mz_internal.mzsim_events WHERE generation = 1 ORDER BY at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "Started",
+            "Initializing",
+            "CatchingUp", // halted: DDL during catch-up
+            "Started",
+            "Initializing",
+            "CatchingUp",
+            "ReadyToPromote",
+            "Promoting",
+            "Promoted",
+            "Started",
+            "Initializing",
+            "IsLeader",
+        ]
+    );
 
     // The old generation can never come back: it is fenced out and exits 0.
     let mut stale = Mz::start(Spec::new(&env, 0, "v26.2.0"));
