@@ -206,7 +206,10 @@ pub async fn step<C: Kube + CheckSql>(
 ) -> Result<Outcome, Error> {
     let r = RunRef::of(s.run);
     let snapshot_name = names::checks_configmap(r.name);
-    let Some(cm) = ctx.configmap(r.namespace, &snapshot_name).await? else {
+    let Some(cm) = ctx
+        .frozen_configmap(r.namespace, &snapshot_name, r.uid)
+        .await?
+    else {
         return Ok(Outcome::Failed(format!(
             "the run's frozen checks (ConfigMap {snapshot_name}) are gone"
         )));

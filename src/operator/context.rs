@@ -73,9 +73,50 @@ pub struct Context {
     /// finalizers) returned; absent while a write is in flight or after one failed, since a
     /// write that failed may still have landed.
     written: Mutex<HashMap<String, String>>,
+    /// ConfigMaps that cannot change, by (namespace, name, owner uid): runs' frozen checks.
+    pub frozen: Frozen,
     /// The controller's cache of runs, read when a pass gets its slot (not when it was queued).
     pub store:
         std::sync::OnceLock<kube::runtime::reflector::Store<crate::api::v1alpha1::ScenarioRun>>,
+}
+
+/// ConfigMaps that cannot change once made, kept by (namespace, name, owner uid).
+#[derive(Default)]
+pub struct Frozen(Mutex<HashMap<(String, String, String), k8s_openapi::api::core::v1::ConfigMap>>);
+
+impl Frozen {
+    pub fn get(
+        &self,
+        key: &(String, String, String),
+    ) -> Option<k8s_openapi::api::core::v1::ConfigMap> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub fn insert(&self, key: (String, String, String), cm: k8s_openapi::api::core::v1::ConfigMap) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, cm);
+    }
+
+    /// The run `namespace/name` ended or is gone: its frozen checks are no longer read.
+    pub fn forget_run(&self, key: &str) {
+        let Some((ns, run)) = key.split_once('/') else {
+            return;
+        };
+        let name = crate::api::names::checks_configmap(run);
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        kept.retain(|(n, cm, _), _| !(n == ns && *cm == name));
+    }
+
+    /// ConfigMaps kept.
+    pub fn kept(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 /// How the operator's per-run state is keyed: `namespace/name`.
@@ -110,6 +151,7 @@ impl Context {
             sessions: Sessions::default(),
             wakers,
             probes: Prober::default(),
+            frozen: Frozen::default(),
             passes,
             failures: Mutex::default(),
             written: Mutex::default(),
@@ -146,6 +188,7 @@ impl Context {
     /// The run `key` ended or is gone: nothing of it is kept.
     pub fn forget(&self, key: &str) {
         self.probes.stop(key);
+        self.frozen.forget_run(key);
         self.written
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -178,6 +221,23 @@ pub fn backoff(attempt: u32, seed: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frozen_checks_are_forgotten_with_their_run() {
+        let frozen = Frozen::default();
+        let key = |ns: &str, run: &str| {
+            let name = crate::api::names::checks_configmap(run);
+            (ns.to_string(), name, "uid".to_string())
+        };
+        frozen.insert(key("ns", "a"), Default::default());
+        frozen.insert(key("ns", "b"), Default::default());
+        frozen.insert(key("other", "a"), Default::default());
+        frozen.forget_run("ns/a");
+        assert_eq!(frozen.kept(), 2);
+        assert!(frozen.get(&key("ns", "a")).is_none());
+        assert!(frozen.get(&key("ns", "b")).is_some());
+        assert!(frozen.get(&key("other", "a")).is_some());
+    }
 
     #[test]
     fn backoff_grows_to_a_cap_with_jitter() {

@@ -88,6 +88,15 @@ pub trait Kube {
     /// What the operator may know of a backend Secret: key names and the blob URL's scheme.
     async fn backend_secret(&self, ns: &str, name: &str) -> Result<SecretView, KubeError>;
     async fn configmap(&self, ns: &str, name: &str) -> Result<Option<ConfigMap>, KubeError>;
+    /// A ConfigMap that cannot change once made (`immutable`, owned by `owner`, the run's
+    /// uid: a run's frozen checks), read once and then kept by the process; every check pass
+    /// reads it, and reading it again could only give the same answer.
+    async fn frozen_configmap(
+        &self,
+        ns: &str,
+        name: &str,
+        owner: &str,
+    ) -> Result<Option<ConfigMap>, KubeError>;
     /// ConfigMaps matching a label selector (string form).
     async fn configmaps(&self, ns: &str, selector: &str) -> Result<Vec<ConfigMap>, KubeError>;
     /// Deletes the StatefulSets and Services labelled with the run (never an adopted one, which

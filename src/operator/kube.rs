@@ -42,7 +42,13 @@ async fn call<T>(
     what: impl Fn() -> String,
     f: impl Future<Output = Result<T, kube::Error>>,
 ) -> Result<T, KubeError> {
-    super::metrics::api_call(what().split(' ').next().unwrap_or_default());
+    let described = what();
+    let mut words = described.split(' ');
+    let (verb, resource) = (
+        words.next().unwrap_or_default(),
+        words.next().unwrap_or_default(),
+    );
+    super::metrics::api_call(verb, resource);
     match tokio::time::timeout(CALL_TIMEOUT, f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(KubeError::from_kube(what(), e)),
@@ -274,6 +280,31 @@ impl Kube for Context {
     async fn configmap(&self, ns: &str, name: &str) -> Result<Option<ConfigMap>, KubeError> {
         let what = || format!("get ConfigMap {ns}/{name}");
         call(what, self.api::<ConfigMap>(ns).get_opt(name)).await
+    }
+
+    async fn frozen_configmap(
+        &self,
+        ns: &str,
+        name: &str,
+        owner: &str,
+    ) -> Result<Option<ConfigMap>, KubeError> {
+        let key = (ns.to_string(), name.to_string(), owner.to_string());
+        if let Some(cm) = self.frozen.get(&key) {
+            return Ok(Some(cm));
+        }
+        let cm = self.configmap(ns, name).await?;
+        if let Some(cm) = &cm {
+            let owned = cm
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == owner);
+            if cm.immutable == Some(true) && owned {
+                self.frozen.insert(key, cm.clone());
+            }
+        }
+        Ok(cm)
     }
 
     async fn configmaps(&self, ns: &str, selector: &str) -> Result<Vec<ConfigMap>, KubeError> {

@@ -77,7 +77,7 @@ fn metrics() -> &'static Metrics {
         let api_calls = Family::<Labels, Counter>::default();
         registry.register(
             "kube_api_calls",
-            "Kubernetes API calls the reconcile passes made, by verb (watches not included)",
+            "Kubernetes API calls the reconcile passes made, by verb and resource (watches not included)",
             api_calls.clone(),
         );
         // 1 ms .. ~33 s.
@@ -150,11 +150,11 @@ pub fn probed(answered: bool) {
         .inc();
 }
 
-/// One Kubernetes API call (`verb`: the first word of the call's description).
-pub fn api_call(verb: &str) {
+/// One Kubernetes API call (`verb`, `resource`: the first two words of its description).
+pub fn api_call(verb: &str, resource: &str) {
     metrics()
         .api_calls
-        .get_or_create(&labels(&[("verb", verb)]))
+        .get_or_create(&labels(&[("verb", verb), ("resource", resource)]))
         .inc();
 }
 
@@ -257,12 +257,12 @@ mod tests {
         assert_eq!(ended_steps(None, &after).len(), 2);
         steps_ended(Some(&before), &after);
         reconciled("ok", 0.01);
-        api_call("get");
+        api_call("get", "ConfigMap");
         let text = render(&BTreeMap::from([("Running".to_string(), 3)]));
         for line in [
             "scenario_operator_steps_total{action=\"PromoteMz\",outcome=\"failed\"} 1",
             "scenario_operator_runs{phase=\"Running\"} 3",
-            "scenario_operator_kube_api_calls_total{verb=\"get\"}",
+            "scenario_operator_kube_api_calls_total{verb=\"get\",resource=\"ConfigMap\"}",
             "scenario_operator_reconcile_duration_seconds_count",
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");

@@ -92,6 +92,29 @@ async fn system_port_roles_and_catalog_objects() {
         );
     }
 
+    // SELECT 1, as clients and the operator's probe send it, in any spelling.
+    let c = mz.client(false).await;
+    for probe in ["SELECT 1", "select 1;", "  Select 1 ; "] {
+        let rows: Vec<_> = c
+            .simple_query(probe)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some((
+                    r.columns()[0].name().to_string(),
+                    r.get(0).map(str::to_string),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [("?column?".to_string(), Some("1".to_string()))],
+            "{probe}"
+        );
+    }
+
     let sys = mz.client(true).await;
     // What ConfigureMz runs, as the simple protocol (testdrive's postgres-execute) sends it.
     sys.batch_execute(

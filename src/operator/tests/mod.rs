@@ -471,6 +471,15 @@ impl Kube for FakeCluster {
         Ok(self.state.lock().unwrap().configmaps.get(name).cloned())
     }
 
+    async fn frozen_configmap(
+        &self,
+        ns: &str,
+        name: &str,
+        _owner: &str,
+    ) -> Result<Option<ConfigMap>, KubeError> {
+        self.configmap(ns, name).await
+    }
+
     async fn configmaps(&self, _ns: &str, selector: &str) -> Result<Vec<ConfigMap>, KubeError> {
         let (k, v) = selector.split_once('=').expect("k=v selector");
         Ok(self
