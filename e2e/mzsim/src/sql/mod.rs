@@ -408,6 +408,9 @@ impl Session {
 
     /// Runs one statement of a simple query.
     async fn run_simple(&self, text: &str) -> PgWireResult<Response> {
+        let stmt = classify(text);
+        // Failpoints (slow_sql) apply to SELECT 1 as to any statement.
+        self.admit(&stmt).await?;
         if is_select_one(text) {
             let field = FieldInfo::new(
                 "?column?".into(),
@@ -418,8 +421,6 @@ impl Session {
             );
             return Ok(typed_text_rows(vec![field], vec![vec![Some("1".into())]]));
         }
-        let stmt = classify(text);
-        self.admit(&stmt).await?;
         let response = match &stmt {
             Statement::Pg { sql, tag: t, .. } => self.run_pg_simple(sql, t, None).await?,
             Statement::Show { pg_sql, .. } if !self.show_is_ours(&stmt).await? => {
