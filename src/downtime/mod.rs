@@ -26,7 +26,7 @@ fn between(from: Timestamp, to: Timestamp) -> Duration {
 }
 
 /// Seconds to the microsecond, as status records them.
-pub fn seconds(d: Duration) -> f64 {
+fn seconds(d: Duration) -> f64 {
     d.as_micros() as f64 / 1e6
 }
 

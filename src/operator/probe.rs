@@ -112,7 +112,7 @@ impl Prober {
         }
     }
 
-    /// Probes running (for the scale benchmark's and tests' view of leaks).
+    /// Probes running (the tests check that a stopped run leaves none).
     pub fn running(&self) -> usize {
         lock(&self.runs)
             .values()

@@ -78,9 +78,6 @@ pub struct Window {
 
 impl Downtime {
     fn of(p: &StepProbes, start: Option<k8s_openapi::jiff::Timestamp>) -> Downtime {
-        let seconds = |a: k8s_openapi::jiff::Timestamp, b: k8s_openapi::jiff::Timestamp| {
-            b.duration_since(a).as_secs_f64()
-        };
         Downtime {
             sent: p.sent,
             failed: p.failed,
@@ -178,6 +175,11 @@ fn text(step: &StepRecord, key: &str) -> Option<String> {
     step.plan.get(key)?.as_str().map(str::to_string)
 }
 
+/// Seconds from `from` to `to`.
+fn seconds(from: k8s_openapi::jiff::Timestamp, to: k8s_openapi::jiff::Timestamp) -> f64 {
+    to.duration_since(from).as_secs_f64()
+}
+
 fn rfc3339(t: &k8s_openapi::jiff::Timestamp) -> String {
     format!("{t:.6}")
 }
@@ -190,9 +192,6 @@ impl Timeline {
             .iter()
             .find_map(|s| s.started_at.as_ref())
             .map(|t| t.0);
-        let seconds = |from: k8s_openapi::jiff::Timestamp, to: k8s_openapi::jiff::Timestamp| {
-            to.duration_since(from).as_secs_f64()
-        };
         let mut versions = std::collections::BTreeMap::new();
         let steps: Vec<Step> = status
             .steps
