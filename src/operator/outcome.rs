@@ -54,6 +54,9 @@ pub enum Wake {
         host: String,
         seen: Option<LeaderStatus>,
     },
+    /// A change of the run's own StatefulSet or of its pod: the controller's watches deliver
+    /// it (no task needed), so a pass waiting on Kubernetes reads nothing until it changes.
+    Objects,
 }
 
 /// Where a check step stands after a pass.

@@ -76,7 +76,11 @@ impl Wakers {
     pub fn watch(&self, key: &str, run: ObjectRef<ScenarioRun>, wake: Wake, until: Duration) {
         let (tx, interval) = (self.tx.clone(), self.interval);
         let (probe, seen_at) = (self.probe.clone(), self.ready_seen.clone());
-        let Wake::LeaderStatus { host, seen } = wake;
+        let Wake::LeaderStatus { host, seen } = wake else {
+            // The controller's own watches wake the run: nothing to poll.
+            self.cancel(key);
+            return;
+        };
         let deadline = tokio::time::Instant::now() + until;
         let task = tokio::spawn(async move {
             while tokio::time::Instant::now() < deadline {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{StepInput, done, host, sql_error, wait};
+use super::{StepInput, done, host, sql_error, wait, waiting_on};
 use crate::{
     api::{names, v1alpha1::StepProgress},
     operator::{error::Error, io::Cluster, outcome::Outcome, render},
@@ -57,11 +57,11 @@ pub(super) async fn kill<C: Cluster>(
         .unwrap_or_default();
     match ctx.pod(ns, &pod_name).await? {
         Some(pod) if pod.metadata.deletion_timestamp.is_some() => {
-            wait(format!("waiting for {pod_name} to be gone"))
+            waiting_on(input, svc, format!("waiting for {pod_name} to be gone"))
         }
         Some(_) => {
             ctx.scale_to_zero(ns, &sts_name).await?;
-            wait(format!("killing {pod_name}"))
+            waiting_on(input, svc, format!("killing {pod_name}"))
         }
         None => {
             // Scaled to zero even if the pod was already gone, so it stays down.
@@ -69,7 +69,7 @@ pub(super) async fn kill<C: Cluster>(
                 && s.spec.replicas.unwrap_or(1) != 0
             {
                 ctx.scale_to_zero(ns, &sts_name).await?;
-                return wait(format!("killing {pod_name}"));
+                return waiting_on(input, svc, format!("killing {pod_name}"));
             }
             done(format!("killed {pod_name}{logs}"))
         }

@@ -4,7 +4,10 @@
 
 use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
 
-use super::{StepInput, done, failed, host, last_exit_code, leader_error, sql_error, wait};
+use super::{
+    StepInput, done, failed, host, last_exit_code, leader_error, sql_error, wait, wait_objects,
+    waiting_on,
+};
 use crate::{
     api::{names, v1alpha1::StepProgress},
     operator::{error::Error, io::Cluster, outcome::Outcome, render},
@@ -116,10 +119,10 @@ pub(super) async fn start_mz<C: Cluster>(
         return failed(format!("StatefulSet {sts_name} disappeared"));
     };
     let Some(pod) = ctx.pod(ns, &pod_name).await? else {
-        return wait("waiting for the pod");
+        return wait_objects("waiting for the pod");
     };
     if !on_update_revision(&sts, &pod) {
-        return wait("waiting for the pod of the new revision");
+        return wait_objects("waiting for the pod of the new revision");
     }
     let (ready, restarts, last_exit) = (pod_ready(&pod), restart_count(&pod), last_exit_code(&pod));
     if s.expect_failure {
@@ -136,7 +139,7 @@ pub(super) async fn start_mz<C: Cluster>(
                 s.tag
             ));
         }
-        return wait("waiting for environmentd to refuse to start");
+        return wait_objects("waiting for environmentd to refuse to start");
     }
     if !ready {
         return not_ready(ctx, ns, &pod_name, &s.tag, restarts, last_exit).await;
@@ -179,7 +182,7 @@ async fn not_ready<C: Cluster>(
         Some(code) => format!(" (restarted {restarts} times, last exit code {code})"),
         None => String::new(),
     };
-    wait(format!("waiting for {pod_name} to be Ready{hint}"))
+    wait_objects(format!("waiting for {pod_name} to be Ready{hint}"))
 }
 
 /// Why a StatefulSet's rollout is not complete, or `None` once it is: observed, every replica
@@ -253,10 +256,10 @@ pub(super) async fn replace<C: Cluster>(
                 "environmentd {tag} refused to start, as expected (exit code {code})"
             ));
         }
-        return wait("waiting for environmentd to refuse to start");
+        return waiting_on(input, svc, "waiting for environmentd to refuse to start");
     }
     if let Some(why) = rollout_pending(&sts, &sts_name) {
-        return wait(why);
+        return waiting_on(input, svc, why);
     }
     confirm_version(ctx, input, svc, &tag.to_string()).await
 }

@@ -1272,6 +1272,53 @@ async fn environmentd_refusing_its_configuration_fails_the_start_with_its_last_w
 }
 
 #[tokio::test]
+async fn a_start_waiting_on_its_pod_is_woken_by_the_pods_changes_not_polled() {
+    let run = run_of(spec(
+        json!({"actions": [{"action": "StartMz", "mzService": "a"}]}),
+    ));
+    let cluster = FakeCluster::default();
+    // Not Ready (halted, restarting): a wait, not a failure.
+    cluster.state.lock().unwrap().crash_loop = Some((2, "halting".into()));
+    cluster.state.lock().unwrap().run = Some(run.clone());
+    let mut now = t0();
+    let mut waits = Vec::new();
+    for _ in 0..20 {
+        match reconcile(&cluster, "ns", "fixture-run", now).await.unwrap() {
+            After::Now => {}
+            other => {
+                waits.push(other);
+                break;
+            }
+        }
+        now = now.checked_add(Duration::from_millis(10)).unwrap();
+    }
+    // The controller watches the run's pods and StatefulSets: the pass asks for no poll of
+    // its own but the rare fallback.
+    assert_eq!(
+        waits,
+        vec![After::Watch {
+            wake: Wake::Objects,
+            fallback: Duration::from_secs(10)
+        }]
+    );
+    let message = cluster.status().steps[0].message.clone().unwrap();
+    assert!(
+        message.starts_with("waiting for fixture-run-a-0 to be Ready"),
+        "{message}"
+    );
+    // The pod's change wakes the run; that pass finds it Ready and goes on.
+    cluster.state.lock().unwrap().crash_loop = None;
+    for _ in 0..50 {
+        if reconcile(&cluster, "ns", "fixture-run", now).await.unwrap() == After::AwaitChange {
+            break;
+        }
+    }
+    let status = cluster.status();
+    assert!(all_succeeded(&status), "{:?}", status.message);
+    assert_eq!(status.steps[0].message.as_deref(), Some("a runs v26.3.0"));
+}
+
+#[tokio::test]
 async fn a_backend_secret_without_a_needed_key_refuses_the_run_before_anything_is_created() {
     let run = run_of(spec(
         json!({"actions": [{"action": "StartMz", "mzService": "a"}]}),
