@@ -73,8 +73,12 @@ pub fn repeat(command: &Command) -> Repeat {
         Command::Fail { .. }
         | Command::Nop { .. }
         | Command::Set { .. }
+        | Command::SetRegex { .. }
+        | Command::SkipEnd { .. }
+        | Command::PostgresConnect { .. }
         | Command::SetSqlTimeout { .. } => Repeat::Safe,
         Command::Guarded { command, .. } => repeat(command),
+        Command::SkipIf { sql, .. } | Command::Explain { sql, .. } => statement_repeat(sql),
         Command::Query { sql, .. } => statement_repeat(sql),
         // A block re-runs from its first statement: as unsafe as its least safe statement.
         Command::PostgresExecute { statements, .. } => statements
@@ -101,6 +105,8 @@ pub enum Verdict {
     Retry(String),
     /// Stop the check here.
     Fail(String),
+    /// A `$ skip-if` that held: go on past its `$ skip-end`.
+    Skip,
 }
 
 /// Judges one try. `resumed`: the command may have been sent before an operator restart.
@@ -172,7 +178,39 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
                 }
             }
         }
-        Command::Nop { .. } | Command::Set { .. } | Command::SetSqlTimeout { .. } => Verdict::Pass,
+        Command::Nop { .. }
+        | Command::Set { .. }
+        | Command::SetRegex { .. }
+        | Command::SkipEnd { .. }
+        | Command::PostgresConnect { .. }
+        | Command::SetSqlTimeout { .. } => Verdict::Pass,
+        // testdrive runs neither again: a query that fails or answers otherwise ends the check.
+        Command::SkipIf { .. } => match result {
+            Ok(r) => match &r.rows[..] {
+                [row] if row.len() == 1 && row[0].as_deref() == Some("true") => Verdict::Skip,
+                [row] if row.len() == 1 && row[0].as_deref() == Some("false") => Verdict::Pass,
+                _ => Verdict::Fail(format!(
+                    "skip-if query must return exactly one row with one boolean column, got {}",
+                    shape(r)
+                )),
+            },
+            Err(SqlFailure::Db(e)) => Verdict::Fail(format!("skip-if query failed: {e}")),
+            Err(SqlFailure::Lost(_) | SqlFailure::NotSent(_)) => unreachable!("handled above"),
+        },
+        Command::Explain { expected, .. } => match result {
+            Ok(r) => match &r.rows[..] {
+                [row] if row.len() == 1 && row[0].as_deref() == Some(expected.as_str()) => {
+                    Verdict::Pass
+                }
+                [row] if row.len() == 1 => Verdict::Fail(format!(
+                    "plan differs:\n{}",
+                    line_diff(expected, row[0].as_deref().unwrap_or("<null>"))
+                )),
+                _ => Verdict::Fail(format!("EXPLAIN returned {}, not one plan", shape(r))),
+            },
+            Err(SqlFailure::Db(e)) => Verdict::Fail(format!("error: {e}")),
+            Err(SqlFailure::Lost(_) | SqlFailure::NotSent(_)) => unreachable!("handled above"),
+        },
         Command::Guarded { .. } => unreachable!("unguarded above"),
         Command::PostgresExecute { .. } => match result {
             Ok(_) => Verdict::Pass,
@@ -184,6 +222,48 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
             )),
             Err(SqlFailure::Lost(_) | SqlFailure::NotSent(_)) => unreachable!("handled above"),
         },
+    }
+}
+
+/// "N rows of M columns", for a result of the wrong shape.
+fn shape(r: &Rows) -> String {
+    let columns = r.rows.first().map_or(r.columns.len(), Vec::len);
+    format!("{} rows of {columns} columns", r.rows.len())
+}
+
+/// Two texts line by line: `-` expected, `+` actual, both for each line that differs.
+fn line_diff(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    let mut out = Vec::new();
+    for k in 0..e.len().max(a.len()) {
+        match (e.get(k), a.get(k)) {
+            (Some(x), Some(y)) if x == y => out.push(format!("  {x}")),
+            (x, y) => {
+                out.extend(x.map(|x| format!("- {x}")));
+                out.extend(y.map(|y| format!("+ {y}")));
+            }
+        }
+    }
+    out.join("\n")
+}
+
+/// `$ set-regex`: every match in the result's values, or in its error's message, replaced
+/// (testdrive applies it to what the server answered, never to what the script expects).
+pub fn replace_matches(
+    result: Result<Rows, SqlFailure>,
+    regex: &regex::Regex,
+    replacement: &str,
+) -> Result<Rows, SqlFailure> {
+    let replace = |v: &str| regex.replace_all(v, replacement).into_owned();
+    match result {
+        Ok(mut rows) => {
+            for value in rows.rows.iter_mut().flatten().flatten() {
+                *value = replace(value);
+            }
+            Ok(rows)
+        }
+        Err(SqlFailure::Db(e)) => Err(SqlFailure::Db(replace(&e))),
+        other => other,
     }
 }
 

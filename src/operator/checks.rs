@@ -59,12 +59,15 @@ async fn send<C: CheckSql>(
     host: &str,
     vars: &BTreeMap<String, String>,
     command: &Command,
+    before: &[Command],
+    version: u64,
 ) -> Result<runner::Rows, SqlFailure> {
     let sub = |t: &str| substitute(t, vars).map_err(SqlFailure::Db);
     match command.unguarded() {
-        Command::Query { sql, .. } | Command::Fail { sql, .. } => {
-            ctx.check_sql(session, host, &sub(sql)?).await
-        }
+        Command::Query { sql, .. }
+        | Command::Fail { sql, .. }
+        | Command::SkipIf { sql, .. }
+        | Command::Explain { sql, .. } => ctx.check_sql(session, host, &sub(sql)?).await,
         Command::PostgresExecute {
             connection,
             statements,
@@ -74,14 +77,23 @@ async fn send<C: CheckSql>(
                 .iter()
                 .map(|s| sub(s))
                 .collect::<Result<Vec<_>, _>>()?;
-            ctx.postgres_execute(&sub(connection)?, &statements)
+            let url = sub(&script::connection_url(before, connection, version))?;
+            if !url.contains("://") {
+                return Err(SqlFailure::Db(format!(
+                    "connection '{connection}' not found (no $ postgres-connect name={connection} before)"
+                )));
+            }
+            ctx.postgres_execute(&url, &statements)
                 .await
                 .map(|()| runner::Rows::default())
         }
         // Builtins that only set state: `run_check` reads them from the script.
-        Command::Nop { .. } | Command::Set { .. } | Command::SetSqlTimeout { .. } => {
-            Ok(runner::Rows::default())
-        }
+        Command::Nop { .. }
+        | Command::Set { .. }
+        | Command::SetRegex { .. }
+        | Command::SkipEnd { .. }
+        | Command::PostgresConnect { .. }
+        | Command::SetSqlTimeout { .. } => Ok(runner::Rows::default()),
         Command::Guarded { .. } => unreachable!("unguarded above"),
     }
 }
@@ -157,10 +169,21 @@ pub async fn run_check<C: CheckSql>(
                 return (record, true);
             }
         };
-        let result = send(ctx, &p.session, p.host, &vars, command).await;
+        let mut result = send(ctx, &p.session, p.host, &vars, command, before, version).await;
+        if let Some((regex, replacement)) = script::script_regex(before, version) {
+            result = runner::replace_matches(result, &regex, &replacement);
+        }
         match runner::judge(&expecting, &result, resumed) {
             Verdict::Pass => {
                 runner::advance(&mut record);
+                moved = true;
+                resumed = false;
+            }
+            Verdict::Skip => {
+                let to = script::skip_end(p.script, k);
+                while (record.done as usize) < to {
+                    runner::advance(&mut record);
+                }
                 moved = true;
                 resumed = false;
             }

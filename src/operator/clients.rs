@@ -212,13 +212,11 @@ pub async fn check_query(client: &Client, sql: &str) -> Result<Rows, SqlFailure>
         .next()
         .unwrap_or_default()
         .to_ascii_uppercase();
-    let booleans: Vec<bool> = if matches!(first.as_str(), "SELECT" | "WITH" | "TABLE" | "VALUES") {
+    // The columns' types, so each value is shown as testdrive shows it (it reads results
+    // typed; the values below come as text).
+    let types: Vec<u32> = if matches!(first.as_str(), "SELECT" | "WITH" | "TABLE" | "VALUES") {
         match tokio::time::timeout(CALL_TIMEOUT, client.prepare(sql)).await {
-            Ok(Ok(stmt)) => stmt
-                .columns()
-                .iter()
-                .map(|c| *c.type_() == tokio_postgres::types::Type::BOOL)
-                .collect(),
+            Ok(Ok(stmt)) => stmt.columns().iter().map(|c| c.type_().oid()).collect(),
             // The query itself reports the problem.
             _ => Vec::new(),
         }
@@ -238,10 +236,9 @@ pub async fn check_query(client: &Client, sql: &str) -> Result<Rows, SqlFailure>
             SimpleQueryMessage::Row(row) => {
                 let values = (0..row.len())
                     .map(|i| {
-                        row.get(i).map(|v| match (booleans.get(i), v) {
-                            (Some(true), "t") => "true".to_string(),
-                            (Some(true), "f") => "false".to_string(),
-                            _ => v.to_string(),
+                        row.get(i).map(|v| match types.get(i) {
+                            Some(oid) => crate::checks::render::value(*oid, v),
+                            None => v.to_string(),
                         })
                     })
                     .collect();

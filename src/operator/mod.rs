@@ -100,6 +100,12 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
     }
     if let (Some(w), Some(tls)) = (&settings.webhook, &tls) {
         webhook::serve(w.addr, tls).await?;
+        if w.cert_dir.is_some() {
+            tokio::spawn(webhook::keep_reloading(
+                tls.clone(),
+                webhook::RELOAD_INTERVAL,
+            ));
+        }
         if let Some(ca) = tls.ca_pem.clone() {
             let (client, name, health) = (client.clone(), w.configuration.clone(), health.clone());
             tokio::spawn(async move {

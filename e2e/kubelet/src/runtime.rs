@@ -41,6 +41,10 @@ pub struct PodRuntime {
     pub namespace: String,
     pub name: String,
     pub ip: String,
+    /// The pod's `hostname` and `subdomain` (a StatefulSet pod's stable DNS name), kept so the
+    /// hosts file is written without reading every pod back from the apiserver.
+    pub hostname: String,
+    pub subdomain: Option<String>,
     pub dir: PathBuf,
     pub started: DateTime<Utc>,
     pub containers: Arc<Mutex<Vec<ContainerState>>>,
@@ -120,9 +124,15 @@ impl PodRuntime {
             };
             tasks.push(tokio::spawn(sup.run()));
         }
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let spec = pod.spec.as_ref();
         PodRuntime {
             namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-            name: pod.metadata.name.clone().unwrap_or_default(),
+            hostname: spec
+                .and_then(|s| s.hostname.clone())
+                .unwrap_or(name.clone()),
+            subdomain: spec.and_then(|s| s.subdomain.clone()),
+            name,
             ip,
             dir,
             started: now(),

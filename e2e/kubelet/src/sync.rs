@@ -16,7 +16,7 @@ use kube::{
     api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions},
     runtime::watcher::{self, Event},
 };
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tracing::{info, warn};
 
 use crate::{
@@ -39,6 +39,12 @@ pub struct Kubelet {
     /// Pods whose start failed, by uid: how many times in a row (the retry back-off), and
     /// whether a retry is already scheduled.
     retries: Mutex<BTreeMap<String, (u32, bool)>>,
+    /// Pods being started, by uid: a start takes API reads and process spawns, so it runs
+    /// without holding `pods` (status writers and other starts would queue behind it: at 100
+    /// concurrent runs a Ready pod's status reached the apiserver minutes late).
+    starting: Mutex<BTreeSet<String>>,
+    /// Signalled whenever a start ends (a stop waits for a start in flight).
+    start_done: Notify,
 }
 
 /// First retry of a pod that could not start; doubles up to [`RETRY_MAX`]. A kubelet retries a
@@ -55,6 +61,8 @@ impl Kubelet {
             pods: Arc::new(Mutex::new(BTreeMap::new())),
             ips: Mutex::new(BTreeSet::new()),
             retries: Mutex::new(BTreeMap::new()),
+            starting: Mutex::new(BTreeSet::new()),
+            start_done: Notify::new(),
         })
     }
 
@@ -116,28 +124,37 @@ impl Kubelet {
         if phase == "Succeeded" || phase == "Failed" {
             return;
         }
-        let mut pods = self.pods.lock().await;
-        if pods.contains_key(&uid) {
-            return;
+        {
+            let pods = self.pods.lock().await;
+            if pods.contains_key(&uid) || !self.starting.lock().await.insert(uid.clone()) {
+                return;
+            }
         }
-        match self.start(&pod).await {
-            Ok(rt) => {
+        let started = self.start(&pod).await;
+        let started = {
+            let mut pods = self.pods.lock().await;
+            self.starting.lock().await.remove(&uid);
+            started.map(|rt| {
+                let changed = rt.changed.clone();
                 info!(
                     pod = rt.name,
                     namespace = rt.namespace,
                     ip = rt.ip,
                     "pod started"
                 );
-                let changed = rt.changed.clone();
                 pods.insert(uid.clone(), rt);
-                drop(pods);
+                changed
+            })
+        };
+        self.start_done.notify_waiters();
+        match started {
+            Ok(changed) => {
                 self.retries.lock().await.remove(&uid);
                 self.write_hosts().await;
                 tokio::spawn(self.clone().status_writer(uid, changed));
             }
             Err(e) => {
                 warn!(pod = pod.metadata.name, error = %e, "cannot start pod");
-                drop(pods);
                 self.report_failure(&pod, &e.to_string()).await;
                 self.clone().retry_later(pod).await;
             }
@@ -312,7 +329,20 @@ impl Kubelet {
     }
 
     async fn stop(&self, uid: &str, grace: Duration) {
-        let rt = self.pods.lock().await.remove(uid);
+        // A pod deleted while it starts is stopped once it has started.
+        let rt = loop {
+            let done = self.start_done.notified();
+            {
+                let mut pods = self.pods.lock().await;
+                if let Some(rt) = pods.remove(uid) {
+                    break Some(rt);
+                }
+                if !self.starting.lock().await.contains(uid) {
+                    break None;
+                }
+            }
+            done.await;
+        };
         if let Some(rt) = rt {
             let (name, ip) = (rt.name.clone(), rt.ip.clone());
             rt.stop(grace).await;
@@ -361,7 +391,7 @@ impl Kubelet {
     }
 
     /// Writes the pod's status whenever a container changes state.
-    async fn status_writer(self: Arc<Self>, uid: String, changed: Arc<tokio::sync::Notify>) {
+    async fn status_writer(self: Arc<Self>, uid: String, changed: Arc<Notify>) {
         loop {
             let (ns, name, body) = {
                 let pods = self.pods.lock().await;
@@ -401,24 +431,16 @@ impl Kubelet {
                 self.cfg.node_ip
             ),
         ];
-        let running: Vec<(String, String, String)> = {
+        {
             let pods = self.pods.lock().await;
-            pods.values()
-                .map(|rt| (rt.namespace.clone(), rt.name.clone(), rt.ip.clone()))
-                .collect()
-        };
-        for (ns, name, ip) in running {
-            let Ok(pod) = Api::<Pod>::namespaced(self.client.clone(), &ns)
-                .get(&name)
-                .await
-            else {
-                continue;
-            };
-            let spec = pod.spec.unwrap_or_default();
-            let host = spec.hostname.unwrap_or(name.clone());
-            match spec.subdomain {
-                Some(sub) => lines.push(format!("{ip} {host}.{sub}.{ns}.svc.cluster.local {host}.{sub}.{ns}.svc {host}.{sub}.{ns}")),
-                None => lines.push(format!("{ip} {name}")),
+            for rt in pods.values() {
+                let (ns, ip, host) = (&rt.namespace, &rt.ip, &rt.hostname);
+                match &rt.subdomain {
+                    Some(sub) => lines.push(format!(
+                        "{ip} {host}.{sub}.{ns}.svc.cluster.local {host}.{sub}.{ns}.svc {host}.{sub}.{ns}"
+                    )),
+                    None => lines.push(format!("{ip} {}", rt.name)),
+                }
             }
         }
         let text = lines.join("\n") + "\n";

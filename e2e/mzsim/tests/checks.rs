@@ -185,3 +185,61 @@ async fn a_broken_validate_fails_with_a_readable_diff() {
     );
     assert!(r.tries > 1, "retried until the timeout: {r:#?}");
 }
+
+/// A check in the shape upstream platform checks are written, over real pgwire: values shown
+/// as testdrive's `decode_row` shows them, `$ set-regex`, `$ skip-if`, `$ postgres-connect`.
+const TYPED: &str = r#"
+name: Typed
+initialize: |
+  > CREATE TABLE typed (b boolean, f double precision, r real, n numeric, ts timestamp, tstz timestamptz, j jsonb, by bytea, a text[], iv interval, t time)
+  > INSERT INTO typed VALUES (true, 1.0, 0.1, 1.50, '2010-10-10 10:10:10.5', '2010-10-10 12:10:10+02', '{"b": [1, 2.50], "a": null}', '\x68690a', ARRAY['x', 'hello world', NULL], '1 year 2 months', '10:10:10.25')
+manipulate:
+  - |
+    $ postgres-connect name=sys url=postgres://mz_system@${testdrive.materialize-internal-sql-addr}
+    $ postgres-execute connection=sys
+    ALTER SYSTEM SET max_tables = 1001
+  - |
+    $ nop
+validate: |
+  > SELECT b, f, r, n FROM typed
+  true 1 0.1 1.5
+  > SELECT ts, tstz, t FROM typed
+  "2010-10-10 10:10:10.500" "2010-10-10 10:10:10 UTC" 10:10:10.250
+  > SELECT j, by, iv, a FROM typed
+  "{\"a\":null,\"b\":[1,2.5]}" hi\n "1 year 2 months" "{x,hello world,NULL}"
+  $ set-regex match=\d{4}-\d{2}-\d{2} replacement=<DATE>
+  > SELECT ts::date::text FROM typed
+  <DATE>
+  $ unset-regex
+  $ skip-if
+  SELECT true
+  > SELECT 'skipped: this row is wrong'
+  nope
+  $ skip-end
+  $ skip-if
+  SELECT false
+  > SHOW max_tables
+  1001
+  $ skip-end
+"#;
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run inside `e2e/cluster exec` (./test does)"]
+async fn values_render_as_testdrive_shows_them_and_its_builtins_run() {
+    let check = library::from_yaml(TYPED, "typed.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let (env, host) = (environment("typed"), loopback_host());
+    let mz = start(&env, 0, "v26.3.0", &host).await;
+    let sessions = Sessions::default();
+    let checks = [check];
+    for p in [
+        Phase::Initialize,
+        Phase::Manipulate(1),
+        Phase::Manipulate(2),
+        Phase::Validate,
+    ] {
+        let records = phase(&sessions, &checks, p, &host, "v26.3.0", 5 * SECOND).await;
+        // Had the skipped query run, its wrong row would have failed the check; had the
+        // second skip-if skipped, SHOW would not have confirmed the named connection's ALTER.
+        assert_passed(&records, &format!("{p}"), &mz);
+    }
+}

@@ -282,3 +282,211 @@ fn secrets_never_reach_status() {
     fail(&mut r, &cmd, "error: boom".into(), Timestamp::now());
     assert!(!format!("{r:?}").contains("hunter2"));
 }
+
+#[test]
+fn set_regex_replaces_matches_in_what_the_server_answered_never_in_what_is_expected() {
+    let script = parse(
+        "$ set-regex match=u[0-9]+ replacement=<ID>\n\
+         > SELECT id FROM t\n\
+         <ID>\n\
+         $ unset-regex\n\
+         > SELECT 1\n\
+         1\n\
+         $ set-regex match=\\d{4}-\\d{2}-\\d{2}\n\
+         ! SELECT bad\n\
+         contains:at <regex_match>\n",
+    )
+    .unwrap();
+    let at = |k: usize| crate::checks::script::script_regex(&script[..k], 0);
+    let (regex, replacement) = at(1).unwrap();
+    assert_eq!(replacement, "<ID>");
+    // The server's `u17`, and a second value with two matches.
+    let answered = replace_matches(Ok(rows(&[&["u17"], &["u1-u2"]])), &regex, &replacement);
+    let got = answered.unwrap().rows;
+    assert_eq!(
+        got,
+        vec![vec![Some("<ID>".into())], vec![Some("<ID>-<ID>".into())]]
+    );
+    // The expected side is left alone: `<ID>` in the script matches only a replaced value.
+    let query = &script[1];
+    let replaced = replace_matches(Ok(rows(&[&["u17"]])), &regex, &replacement);
+    assert_eq!(judge(query, &replaced, false), Verdict::Pass);
+    assert!(matches!(
+        judge(query, &Ok(rows(&[&["u17"]])), false),
+        Verdict::Retry(_)
+    ));
+    // `$ unset-regex` ends it; a later `$ set-regex` without a replacement uses testdrive's.
+    assert!(at(4).is_none());
+    let (regex, replacement) = at(5).unwrap();
+    assert_eq!(replacement, "<regex_match>");
+    let error = Err(SqlFailure::Db("failed at 2026-12-04".into()));
+    let replaced = replace_matches(error, &regex, &replacement);
+    assert_eq!(judge(&script[5], &replaced, false), Verdict::Pass);
+    // Lost answers stay lost.
+    let lost = replace_matches(Err(SqlFailure::Lost("x".into())), &regex, &replacement);
+    assert_eq!(lost, Err(SqlFailure::Lost("x".into())));
+}
+
+#[test]
+fn set_regex_is_parsed_strictly() {
+    for (bad, why) in [
+        ("$ set-regex replacement=x", "set-regex needs match="),
+        ("$ set-regex match=(", "set-regex match=("),
+        (
+            "$ set-regex match=a other=b",
+            "unknown set-regex argument \"other\"",
+        ),
+        (
+            "$ unset-regex match=a",
+            "unknown unset-regex argument \"match\"",
+        ),
+    ] {
+        let e = parse(bad).unwrap_err();
+        assert!(e.message.contains(why), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn skip_if_skips_to_its_skip_end_when_true_and_fails_on_anything_but_one_boolean() {
+    let script = parse(
+        "$ skip-if\n\
+         SELECT mz_version_num() < 2600\n\
+         > INSERT INTO t VALUES (1)\n\
+         >[version>=2600] SELECT 1\n\
+         1\n\
+         $ skip-end\n\
+         > SELECT 2\n\
+         2\n",
+    )
+    .unwrap();
+    let Command::SkipIf { sql, .. } = &script[0] else {
+        panic!("{:?}", script[0]);
+    };
+    assert_eq!(sql, "SELECT mz_version_num() < 2600");
+    assert_eq!(repeat(&script[0]), Repeat::Safe);
+    let skip_if = &script[0];
+    assert_eq!(
+        judge(skip_if, &Ok(rows(&[&["true"]])), false),
+        Verdict::Skip
+    );
+    assert_eq!(
+        judge(skip_if, &Ok(rows(&[&["false"]])), false),
+        Verdict::Pass
+    );
+    // Past the skip-end (a guarded command in between is skipped too).
+    assert_eq!(crate::checks::script::skip_end(&script, 0), 4);
+    // No skip-end: to the end.
+    assert_eq!(crate::checks::script::skip_end(&script[..3], 0), 3);
+    for (answer, why) in [
+        (
+            Ok(rows(&[&["1"]])),
+            "exactly one row with one boolean column, got 1 rows of 1 columns",
+        ),
+        (Ok(rows(&[&["true"], &["true"]])), "got 2 rows"),
+        (Ok(rows(&[])), "got 0 rows"),
+        (
+            Err(SqlFailure::Db("unknown function".into())),
+            "skip-if query failed: unknown function",
+        ),
+    ] {
+        match judge(skip_if, &answer, false) {
+            Verdict::Fail(e) => assert!(e.contains(why), "{e}"),
+            other => panic!("{answer:?}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        judge(&script[3], &Ok(Rows::default()), false),
+        Verdict::Pass
+    );
+    assert!(
+        parse("$ skip-if\n$ skip-end")
+            .unwrap_err()
+            .message
+            .contains("needs a query")
+    );
+}
+
+#[test]
+fn postgres_connect_names_a_connection_for_later_executes() {
+    let script = parse(
+        "$ postgres-connect name=mz_system url=postgres://mz_system@host:6877/materialize\n\
+         $ postgres-execute connection=mz_system\n\
+         ALTER SYSTEM SET max_tables = 100\n\
+         $ postgres-execute connection=postgres://other@host/db\n\
+         SELECT 1\n",
+    )
+    .unwrap();
+    use crate::checks::script::connection_url;
+    assert_eq!(
+        connection_url(&script[..1], "mz_system", 0),
+        "postgres://mz_system@host:6877/materialize"
+    );
+    // A URL is its own connection; an unknown name stays a name (the send refuses it).
+    assert_eq!(
+        connection_url(&script[..3], "postgres://other@host/db", 0),
+        "postgres://other@host/db"
+    );
+    assert_eq!(connection_url(&script[..0], "mz_system", 0), "mz_system");
+    assert_eq!(repeat(&script[0]), Repeat::Safe);
+    for (bad, why) in [
+        ("$ postgres-connect url=postgres://x", "needs name="),
+        ("$ postgres-connect name=a", "needs url="),
+        (
+            "$ postgres-connect name=postgres://x url=postgres://x",
+            "can not be a url",
+        ),
+    ] {
+        assert!(parse(bad).unwrap_err().message.contains(why), "{bad}");
+    }
+}
+
+#[test]
+fn explain_compares_the_plan_text_exactly_once() {
+    let script = parse(
+        "? EXPLAIN SELECT * FROM t\n\
+         Explained Query:\n\
+         \x20 ReadStorage materialize.public.t\n\
+         \n\
+         # a comment\n\
+         Target cluster: quickstart\n\
+         \n\
+         \n\
+         > SELECT 1\n\
+         1\n",
+    )
+    .unwrap();
+    let Command::Explain { expected, .. } = &script[0] else {
+        panic!("{:?}", script[0]);
+    };
+    // Indentation and the blank line inside kept; the comment and trailing blanks dropped.
+    assert_eq!(
+        expected,
+        "Explained Query:\n  ReadStorage materialize.public.t\n\nTarget cluster: quickstart\n"
+    );
+    let plan = |t: &str| Ok(rows(&[&[t]]));
+    assert_eq!(judge(&script[0], &plan(expected), false), Verdict::Pass);
+    // Not retried: a different plan fails at once, with a line diff.
+    match judge(
+        &script[0],
+        &plan("Explained Query:\n  Get t\n\nTarget cluster: quickstart\n"),
+        false,
+    ) {
+        Verdict::Fail(e) => assert!(
+            e.contains("-   ReadStorage materialize.public.t\n+   Get t"),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        parse("? SELECT 1\nx")
+            .unwrap_err()
+            .message
+            .contains("EXPLAIN")
+    );
+    assert!(
+        parse("? EXPLAIN SELECT 1\n")
+            .unwrap_err()
+            .message
+            .contains("expected plan")
+    );
+}

@@ -9,6 +9,9 @@
 //! - `$ postgres-execute connection=<url>` then one statement per line; `$ nop`;
 //!   `$ set name=value …` (or `$ set name` with the value on the lines after it) and
 //!   `${name}` to use it; `$ set-sql-timeout duration=…|default [force=true]`;
+//!   `$ set-regex match=… [replacement=…]` and `$ unset-regex`; `$ skip-if` (a boolean
+//!   query) … `$ skip-end`; `$ postgres-connect name=… url=…` for `postgres-execute`;
+//! - `? EXPLAIN …` then the plan text, compared exactly;
 //! - version guards on any command: `>[version>=14700] SELECT …` ([`guard`]);
 //! - `# comments`, and SQL continued on following lines that start with whitespace;
 //! - `${name}` variables (e.g. `${testdrive.materialize-internal-sql-addr}`).
@@ -42,7 +45,9 @@ pub enum Command {
         statements: Vec<String>,
     },
     /// `$ nop`: does nothing (platform-checks' default `initialize()`).
-    Nop { line: usize },
+    Nop {
+        line: usize,
+    },
     /// `$ set`: variables for the commands after it (values may use earlier ones).
     Set {
         line: usize,
@@ -54,6 +59,35 @@ pub enum Command {
         line: usize,
         timeout: Option<Duration>,
         force: bool,
+    },
+    /// `$ set-regex match=… [replacement=…]` (`Some`) or `$ unset-regex` (`None`): later
+    /// results' values and error messages have the regex's matches replaced before they are
+    /// compared (never the expected side), as testdrive's.
+    SetRegex {
+        line: usize,
+        regex: Option<(String, String)>,
+    },
+    /// `$ skip-if` with its query (one row, one boolean column): when true, the commands up
+    /// to the next `$ skip-end` (or the script's end) are skipped.
+    SkipIf {
+        line: usize,
+        sql: String,
+    },
+    SkipEnd {
+        line: usize,
+    },
+    /// `$ postgres-connect name=… url=…`: later `$ postgres-execute connection=<name>` use
+    /// `url`.
+    PostgresConnect {
+        line: usize,
+        name: String,
+        url: String,
+    },
+    /// `? EXPLAIN …` and the plan text expected, compared exactly (one row, one column).
+    Explain {
+        line: usize,
+        sql: String,
+        expected: String,
     },
     /// A command that runs only when the server's version number is in `range`.
     Guarded {
@@ -79,6 +113,11 @@ impl Command {
             | Command::PostgresExecute { line, .. }
             | Command::Nop { line }
             | Command::Set { line, .. }
+            | Command::SetRegex { line, .. }
+            | Command::SkipIf { line, .. }
+            | Command::SkipEnd { line }
+            | Command::PostgresConnect { line, .. }
+            | Command::Explain { line, .. }
             | Command::SetSqlTimeout { line, .. } => *line,
             Command::Guarded { command, .. } => command.line(),
         }
@@ -107,6 +146,17 @@ impl Command {
                 timeout.map_or("default".to_string(), |d| format!("{}ms", d.as_millis())),
                 if *force { " force=true" } else { "" }
             ),
+            Command::SetRegex {
+                regex: Some((m, r)),
+                ..
+            } => format!("$ set-regex match={m} replacement={r}"),
+            Command::SetRegex { regex: None, .. } => "$ unset-regex".to_string(),
+            Command::SkipIf { sql, .. } => format!("$ skip-if\n{sql}"),
+            Command::SkipEnd { .. } => "$ skip-end".to_string(),
+            Command::PostgresConnect { name, url, .. } => {
+                format!("$ postgres-connect name={name} url={url}")
+            }
+            Command::Explain { sql, .. } => format!("? {sql}"),
             Command::Guarded { range, command } => {
                 format!("[version {}..={}] {}", range.min, range.max, command.text())
             }
@@ -135,7 +185,13 @@ impl Command {
             } => std::iter::once(connection.as_str())
                 .chain(statements.iter().map(String::as_str))
                 .collect(),
-            Command::Nop { .. } | Command::SetSqlTimeout { .. } => Vec::new(),
+            Command::Nop { .. }
+            | Command::SetSqlTimeout { .. }
+            | Command::SetRegex { .. }
+            | Command::SkipEnd { .. } => Vec::new(),
+            Command::SkipIf { sql, .. } => vec![sql.as_str()],
+            Command::PostgresConnect { url, .. } => vec![url.as_str()],
+            Command::Explain { sql, expected, .. } => vec![sql.as_str(), expected.as_str()],
             Command::Set { vars, .. } => vars.iter().map(|(_, v)| v.as_str()).collect(),
             Command::Guarded { command, .. } => return command.variables(),
         };
@@ -216,12 +272,16 @@ pub fn parse(script: &str) -> Result<Vec<Command>, ParseError> {
         }
         let (range, line) = split_guard(line_no, line)?;
         let text = command_text(&lines, &mut i, &line);
-        let block = command_block(&lines, &mut i);
         let command = match line.chars().next() {
-            Some('>') => parse_query(line_no, text, &block)?,
-            Some('!') => parse_fail(line_no, text, &block)?,
-            Some('$') => parse_builtin(line_no, &text, &block)?,
-            _ => return Err(err(line_no, "? (EXPLAIN) commands are not supported")),
+            Some('?') => parse_explain(line_no, text, explain_block(&lines, &mut i))?,
+            sigil => {
+                let block = command_block(&lines, &mut i);
+                match sigil {
+                    Some('>') => parse_query(line_no, text, &block)?,
+                    Some('!') => parse_fail(line_no, text, &block)?,
+                    _ => parse_builtin(line_no, &text, &block)?,
+                }
+            }
         };
         out.push(match range {
             Some(range) => Command::Guarded {
@@ -284,6 +344,49 @@ fn command_block<'a>(lines: &[&'a str], i: &mut usize) -> Vec<(usize, &'a str)> 
         *i += 1;
     }
     block
+}
+
+/// The plan text after `?`, as testdrive reads it: every line up to the next command, as
+/// written (indentation and blank lines kept), comment lines dropped, each ending in a
+/// newline, trailing blank lines dropped.
+fn explain_block(lines: &[&str], i: &mut usize) -> String {
+    let mut text = String::new();
+    while *i < lines.len() && !is_command(lines[*i]) {
+        if !lines[*i].starts_with('#') {
+            text.push_str(lines[*i]);
+            text.push('\n');
+        }
+        *i += 1;
+    }
+    while text.ends_with("\n\n") {
+        text.pop();
+    }
+    text
+}
+
+/// `?`: an EXPLAIN and the plan it must print.
+fn parse_explain(line_no: usize, sql: String, expected: String) -> Result<Command, ParseError> {
+    if !sql
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("EXPLAIN"))
+    {
+        return Err(err(
+            line_no,
+            format!("? takes an EXPLAIN statement, found {sql:?}"),
+        ));
+    }
+    if expected.trim().is_empty() {
+        return Err(err(
+            line_no,
+            "? needs the expected plan on the lines after it",
+        ));
+    }
+    Ok(Command::Explain {
+        line: line_no,
+        sql,
+        expected,
+    })
 }
 
 /// `>`: the block is the expected rows, led by a column header when its second line is a
@@ -477,6 +580,70 @@ fn parse_builtin(
                 force,
             })
         }
+        "set-regex" => {
+            let (mut pattern, mut replacement) = (None, DEFAULT_REGEX_REPLACEMENT.to_string());
+            for (k, v) in args {
+                match k.as_str() {
+                    "match" => pattern = Some(v),
+                    "replacement" => replacement = v,
+                    _ => return Err(unknown(&k)),
+                }
+            }
+            let pattern = pattern.ok_or_else(|| err(line_no, "set-regex needs match=…"))?;
+            regex::Regex::new(&pattern)
+                .map_err(|e| err(line_no, format!("set-regex match={pattern}: {e}")))?;
+            Ok(Command::SetRegex {
+                line: line_no,
+                regex: Some((pattern, replacement)),
+            })
+        }
+        "skip-if" => {
+            if let Some((k, _)) = args.first() {
+                return Err(unknown(k));
+            }
+            let sql = block.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("\n");
+            if sql.trim().is_empty() {
+                return Err(err(
+                    line_no,
+                    "skip-if needs a query (one boolean) on the lines after it",
+                ));
+            }
+            Ok(Command::SkipIf { line: line_no, sql })
+        }
+        "skip-end" => match args.first() {
+            Some((k, _)) => Err(unknown(k)),
+            None => Ok(Command::SkipEnd { line: line_no }),
+        },
+        "postgres-connect" => {
+            let (mut name, mut url) = (None, None);
+            for (k, v) in args {
+                match k.as_str() {
+                    "name" => name = Some(v),
+                    "url" => url = Some(v),
+                    _ => return Err(unknown(&k)),
+                }
+            }
+            let name = name.ok_or_else(|| err(line_no, "postgres-connect needs name=…"))?;
+            if name.starts_with("postgres://") {
+                return Err(err(
+                    line_no,
+                    "postgres-connect: the connection name can not be a url",
+                ));
+            }
+            let url = url.ok_or_else(|| err(line_no, "postgres-connect needs url=…"))?;
+            Ok(Command::PostgresConnect {
+                line: line_no,
+                name,
+                url,
+            })
+        }
+        "unset-regex" => match args.first() {
+            Some((k, _)) => Err(unknown(k)),
+            None => Ok(Command::SetRegex {
+                line: line_no,
+                regex: None,
+            }),
+        },
         other => Err(match builtin::needs(other) {
             Some(what) => ParseError {
                 line: line_no,
@@ -487,7 +654,7 @@ fn parse_builtin(
                 line_no,
                 format!(
                     "unsupported builtin ${other}; supported: postgres-execute, nop, set, \
-                     set-sql-timeout"
+                     set-sql-timeout, set-regex, unset-regex, skip-if, skip-end, postgres-connect"
                 ),
             ),
         }),
@@ -586,6 +753,7 @@ pub fn expecting(command: &Command, vars: &BTreeMap<String, String>) -> Result<C
                 *field = substitute(field, vars)?;
             }
         }
+        Command::Explain { expected, .. } => *expected = substitute(expected, vars)?,
         Command::Fail { error, .. } => match error {
             ErrorMatch::Contains(t) | ErrorMatch::Exact(t) => *t = substitute(t, vars)?,
             ErrorMatch::Regex(r) => {
@@ -628,6 +796,48 @@ pub fn script_vars(
     Ok(vars)
 }
 
+/// Where the script goes on after a `$ skip-if` at `at` that held: past the next
+/// `$ skip-end` (whatever its guard), or to the end.
+pub fn skip_end(script: &[Command], at: usize) -> usize {
+    script
+        .iter()
+        .enumerate()
+        .skip(at + 1)
+        .find(|(_, c)| matches!(c.unguarded(), Command::SkipEnd { .. }))
+        .map_or(script.len(), |(k, _)| k + 1)
+}
+
+/// The connection `connection` names for the command after `before`: a name given by an
+/// earlier `$ postgres-connect`, or the URL itself.
+pub fn connection_url(before: &[Command], connection: &str, version: u64) -> String {
+    before
+        .iter()
+        .filter(|c| applies(c, version))
+        .filter_map(|c| match c.unguarded() {
+            Command::PostgresConnect { name, url, .. } if name == connection => Some(url.clone()),
+            _ => None,
+        })
+        .next_back()
+        .unwrap_or_else(|| connection.to_string())
+}
+
+/// testdrive's replacement when `$ set-regex` names none.
+pub const DEFAULT_REGEX_REPLACEMENT: &str = "<regex_match>";
+
+/// The regex (and its replacement) in force for the command after `before`: the last
+/// `$ set-regex` before it, unless an `$ unset-regex` came after.
+pub fn script_regex(before: &[Command], version: u64) -> Option<(regex::Regex, String)> {
+    let mut current = None;
+    for c in before.iter().filter(|c| applies(c, version)) {
+        if let Command::SetRegex { regex, .. } = c.unguarded() {
+            current = regex.as_ref();
+        }
+    }
+    // Compiled when parsed.
+    let (pattern, replacement) = current?;
+    Some((regex::Regex::new(pattern).ok()?, replacement.clone()))
+}
+
 /// How long the command after `before` is retried: `default`, raised by the last
 /// `$ set-sql-timeout` before it (or set, with `force=true`), as testdrive's.
 pub fn script_timeout(before: &[Command], default: Duration, version: u64) -> Duration {
@@ -654,274 +864,4 @@ pub fn rows_match(expected: &[Vec<String>], actual: &[Vec<String>]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_queries_errors_and_postgres_execute() {
-        let script = "\
-# a comment
-> CREATE TABLE t (a int, b text)
-
-> INSERT INTO t VALUES (1, 'x y'), (2, NULL)
-> SELECT a, b
-  FROM t
-1 \"x y\"
-2 <null>
-! SELECT * FROM nope
-contains:unknown catalog item 'nope'
-$ postgres-execute connection=postgres://mz_system@${testdrive.materialize-internal-sql-addr}
-ALTER SYSTEM SET max_tables = 1000
-GRANT ALL PRIVILEGES ON SYSTEM TO materialize
-> SELECT count(*) AS n FROM t
-n
----
-2
-";
-        let cmds = parse(script).unwrap();
-        assert_eq!(cmds.len(), 6);
-        assert_eq!(
-            cmds[0],
-            Command::Query {
-                line: 2,
-                sql: "CREATE TABLE t (a int, b text)".into(),
-                columns: None,
-                rows: vec![],
-                hashed: None,
-            }
-        );
-        match &cmds[2] {
-            Command::Query {
-                line, sql, rows, ..
-            } => {
-                assert_eq!(*line, 5);
-                assert_eq!(sql, "SELECT a, b\n  FROM t");
-                assert_eq!(
-                    rows,
-                    &vec![
-                        vec!["1".to_string(), "x y".into()],
-                        vec!["2".into(), "<null>".into()]
-                    ]
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            cmds[3],
-            Command::Fail {
-                line: 9,
-                sql: "SELECT * FROM nope".into(),
-                error: ErrorMatch::Contains("unknown catalog item 'nope'".into())
-            }
-        );
-        match &cmds[4] {
-            Command::PostgresExecute {
-                statements,
-                connection,
-                ..
-            } => {
-                assert_eq!(statements.len(), 2);
-                assert!(connection.contains("${testdrive.materialize-internal-sql-addr}"));
-            }
-            other => panic!("{other:?}"),
-        }
-        match &cmds[5] {
-            Command::Query { columns, rows, .. } => {
-                assert_eq!(columns.as_deref(), Some(&["n".to_string()][..]));
-                assert_eq!(rows, &vec![vec!["2".to_string()]]);
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn bad_scripts_name_the_line() {
-        let cases = [
-            ("SELECT 1", 1, "expected a command"),
-            ("> SELECT 1\n! SELECT x\n", 2, "needs an expected error"),
-            ("! SELECT x\nmaybe: it fails", 2, "expected contains:"),
-            ("$ kafka-ingest topic=t", 1, "needs Kafka"),
-            ("$ set-regex match=x", 1, "unsupported builtin"),
-            ("$ postgres-execute\nSELECT 1", 1, "needs connection"),
-            ("> SELECT 1\n\"open", 2, "unterminated quote"),
-            ("? EXPLAIN SELECT 1", 1, "not supported"),
-        ];
-        for (script, line, fragment) in cases {
-            let e = parse(script).unwrap_err();
-            assert_eq!(e.line, line, "{script:?}: {e}");
-            assert!(e.message.contains(fragment), "{script:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn hashed_results_error_matchers_and_nop() {
-        let script = "\
-$ nop
-> SELECT generate_series(1, 100)
-100 values hashing to 0123456789abcdef0123456789abcdef
-! SELECT 1/0
-regex:^division by (zero|0)$
-";
-        let commands = parse(script).unwrap();
-        assert_eq!(commands[0], Command::Nop { line: 1 });
-        let Command::Query { hashed, rows, .. } = &commands[1] else {
-            panic!("{:?}", commands[1])
-        };
-        assert_eq!(
-            hashed,
-            &Some(Hashed {
-                rows: 100,
-                md5: "0123456789abcdef0123456789abcdef".into()
-            })
-        );
-        assert!(rows.is_empty());
-        let Command::Fail { error, .. } = &commands[2] else {
-            panic!()
-        };
-        assert!(error.matches("division by zero") && !error.matches("xdivision by zero"));
-        // A hash line after other rows is just a row; a bad one in its place is refused.
-        let Command::Query { hashed, rows, .. } =
-            &parse("> SELECT 1\n1\n2 values hashing to x").unwrap()[0]
-        else {
-            panic!()
-        };
-        assert_eq!((hashed, rows.len()), (&None, 2));
-        for (bad, line, why) in [
-            (
-                "> SELECT 1\n1 values hashing to ABC",
-                2,
-                "not a lowercase hex MD5",
-            ),
-            ("! SELECT 1\nregex:(", 2, "regex:("),
-            (
-                "! SELECT 1\nboom",
-                2,
-                "expected contains:…, exact:…, regex:… or timeout",
-            ),
-            ("$ set-regex match=x", 1, "unsupported builtin $set-regex"),
-        ] {
-            let e = parse(bad).unwrap_err();
-            assert_eq!(e.line, line, "{bad}");
-            assert!(e.message.contains(why), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn set_variables_timeouts_and_guards_take_effect_in_order() {
-        let script = "\
-$ set a=1 b=x${a}
-> SELECT ${b}
-x1
-$ set-sql-timeout duration=10m
->[version>=2600100] SELECT 'new'
-new
-$[version<2600100] set a=old
-$ set long
-two
-lines
-$ set-sql-timeout duration=1s force=true
-> SELECT 1
-1
-";
-        let c = parse(script).unwrap();
-        assert_eq!(c.len(), 8);
-        let base = BTreeMap::from([("testdrive.seed".to_string(), "1".to_string())]);
-        let v26 = 2_600_200;
-        let vars = script_vars(&c[..1], &base, v26).unwrap();
-        assert_eq!((vars["a"].as_str(), vars["b"].as_str()), ("1", "x1"));
-        assert!(applies(&c[3], v26) && !applies(&c[3], 14700));
-        assert!(matches!(c[3].unguarded(), Command::Query { sql, .. } if sql == "SELECT 'new'"));
-        assert_eq!(c[3].line(), 5);
-        // The guarded set runs only on the old version.
-        assert_eq!(script_vars(&c[..5], &base, v26).unwrap()["a"], "1");
-        assert_eq!(script_vars(&c[..5], &base, 14700).unwrap()["a"], "old");
-        assert_eq!(
-            script_vars(&c[..6], &base, v26).unwrap()["long"],
-            "two\nlines"
-        );
-        let default = Duration::from_secs(300);
-        assert_eq!(script_timeout(&c[..2], default, v26), default);
-        assert_eq!(
-            script_timeout(&c[..3], default, v26),
-            Duration::from_secs(600)
-        );
-        // Below the default only when forced.
-        assert_eq!(
-            script_timeout(&c[..7], default, v26),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            c[0].variables(),
-            vec![(1, "a".to_string())],
-            "a set's values may use variables"
-        );
-        // Expected fields are substituted one by one, after splitting.
-        let vars = BTreeMap::from([
-            ("v".to_string(), "two words".to_string()),
-            ("re".to_string(), "a.b".to_string()),
-        ]);
-        let q = parse("> SELECT 1\n\\${v} x").unwrap();
-        let Command::Query { rows, .. } = expecting(&q[0], &vars).unwrap() else {
-            panic!()
-        };
-        assert_eq!(rows, [["two words", "x"]]);
-        let f = parse("! SELECT 1\nregex:^${re}$").unwrap();
-        let Command::Fail { error, .. } = expecting(&f[0], &vars).unwrap() else {
-            panic!()
-        };
-        assert!(
-            error.matches("a.b") && !error.matches("axb"),
-            "values are regex-escaped"
-        );
-    }
-
-    #[test]
-    fn builtins_that_need_another_system_say_which() {
-        let e = parse("$ kafka-ingest topic=t format=bytes\nx").unwrap_err();
-        assert_eq!(e.needs, Some("Kafka"));
-        assert_eq!(e.line, 1);
-        assert!(e.message.contains("$kafka-ingest needs Kafka"), "{e}");
-        let e = parse("$ skip-if\nSELECT true").unwrap_err();
-        assert_eq!(e.needs, None);
-        assert!(e.message.contains("unsupported builtin $skip-if"), "{e}");
-        let e = parse(">[version>=1]SELECT 1").unwrap_err();
-        assert!(e.message.contains("a space must follow ]"), "{e}");
-    }
-
-    #[test]
-    fn rows_split_and_compare_like_testdrive() {
-        assert_eq!(
-            split_row(1, r#"a  "b c" "" "q\"x\n""#).unwrap(),
-            ["a", "b c", "", "q\"x\n"]
-        );
-        let rows = |v: &[&[&str]]| -> Vec<Vec<String>> {
-            v.iter()
-                .map(|r| r.iter().map(|s| s.to_string()).collect())
-                .collect()
-        };
-        let (one, two) = (rows(&[&["1"], &["2"]]), rows(&[&["2"], &["1"]]));
-        assert!(rows_match(&one, &two));
-        assert!(!rows_match(&one, &rows(&[&["1"]])));
-    }
-
-    #[test]
-    fn variables_are_substituted_and_unknown_ones_named() {
-        let vars = BTreeMap::from([(
-            "testdrive.materialize-internal-sql-addr".to_string(),
-            "h:6877".to_string(),
-        )]);
-        assert_eq!(
-            substitute(
-                "postgres://mz_system@${testdrive.materialize-internal-sql-addr}",
-                &vars
-            )
-            .unwrap(),
-            "postgres://mz_system@h:6877"
-        );
-        assert!(
-            substitute("${nope}", &vars)
-                .unwrap_err()
-                .contains("${nope}")
-        );
-    }
-}
+mod tests;

@@ -7,9 +7,16 @@
 //! replica shares (kept in one named Secret, made by the first replica) and written into the
 //! ValidatingWebhookConfiguration's `caBundle` — so whichever replica the Service picks, the
 //! apiserver verifies it — or read from a directory (`tls.crt`, `tls.key`: a cert-manager
-//! Certificate's Secret, whose CA cert-manager injects itself).
+//! Certificate's Secret, whose CA cert-manager injects itself), and read again every
+//! [`RELOAD_INTERVAL`] so a renewed certificate is served without a restart.
 
-use std::{convert::Infallible, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -61,11 +68,15 @@ pub fn review(review: AdmissionReview<ScenarioRun>) -> AdmissionReview<DynamicOb
     }
 }
 
-/// The serving certificate and, when generated here, the CA that signed it.
+/// The serving certificate and, when generated here, the CA that signed it. Clones share the
+/// certificate: a reload ([`Tls::reload`]) is seen by every connection accepted after it.
+#[derive(Clone)]
 pub struct Tls {
-    config: Arc<rustls::ServerConfig>,
+    config: Arc<RwLock<Arc<rustls::ServerConfig>>>,
     /// PEM of the CA for `caBundle`; `None` when the certificate came from a directory.
     pub ca_pem: Option<String>,
+    /// The directory it was read from, and the files' bytes as last loaded.
+    dir: Option<Arc<(PathBuf, Mutex<Vec<u8>>)>>,
 }
 
 impl Tls {
@@ -85,24 +96,79 @@ impl Tls {
         let chain = vec![cert.der().clone()];
         let key = PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| e.to_string())?;
         Ok(Tls {
-            config: server_config(chain, key)?,
+            config: Arc::new(RwLock::new(server_config(chain, key)?)),
             ca_pem: Some(ca.cert.clone()),
+            dir: None,
         })
     }
 
     /// `tls.crt` and `tls.key` from `dir` (a mounted cert-manager Secret).
     pub fn from_dir(dir: &Path) -> Result<Tls, String> {
-        let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
-        let chain = CertificateDer::pem_file_iter(&crt)
-            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("reading {}: {e}", crt.display()))?;
-        let key = PrivateKeyDer::from_pem_file(&key)
-            .map_err(|e| format!("reading {}: {e}", key.display()))?;
+        let (bytes, config) = read_dir(dir)?;
         Ok(Tls {
-            config: server_config(chain, key)?,
+            config: Arc::new(RwLock::new(config)),
             ca_pem: None,
+            dir: Some(Arc::new((dir.to_path_buf(), Mutex::new(bytes)))),
         })
     }
+
+    /// Reads the directory again (a certificate from one): `Ok(true)` when its files changed
+    /// and the new certificate is now served. A pair that does not load (e.g. read in the
+    /// middle of a rotation) leaves the current one in place and is an error.
+    pub fn reload(&self) -> Result<bool, String> {
+        let Some(source) = &self.dir else {
+            return Ok(false);
+        };
+        let (dir, loaded) = source.as_ref();
+        let (bytes, config) = read_dir(dir)?;
+        let mut loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if *loaded == bytes {
+            return Ok(false);
+        }
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+        *loaded = bytes;
+        Ok(true)
+    }
+
+    /// The certificate new connections get.
+    fn current(&self) -> Arc<rustls::ServerConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// How often a certificate from a directory is read again. cert-manager renews well before
+/// expiry and the kubelet takes up to a minute or so to update a mounted Secret; reading two
+/// small files this often costs nothing.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Serves a renewed certificate from `tls`'s directory without a restart: reads it every
+/// `interval` for as long as the process runs.
+pub async fn keep_reloading(tls: Tls, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        match tls.reload() {
+            Ok(true) => info!("webhook: serving the renewed certificate"),
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "webhook: keeping the current certificate"),
+        }
+    }
+}
+
+/// `tls.crt` and `tls.key` of `dir`: their bytes together, and the server configuration.
+fn read_dir(dir: &Path) -> Result<(Vec<u8>, Arc<rustls::ServerConfig>), String> {
+    let (crt, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let (crt_pem, key_pem) = (read(&crt)?, read(&key)?);
+    let chain = CertificateDer::pem_slice_iter(&crt_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("reading {}: {e}", crt.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| format!("reading {}: {e}", key.display()))?;
+    let config = server_config(chain, key)?;
+    Ok(([crt_pem, key_pem].concat(), config))
 }
 
 /// The webhook CA: its certificate (for `caBundle`) and key, PEM.
@@ -209,7 +275,7 @@ pub async fn serve(addr: SocketAddr, tls: &Tls) -> Result<SocketAddr, String> {
         .await
         .map_err(|e| format!("cannot listen on --webhook-addr {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    let tls = tls.clone();
     info!(addr = %local, "serving the admission webhook (/validate)");
     tokio::spawn(async move {
         loop {
@@ -220,7 +286,7 @@ pub async fn serve(addr: SocketAddr, tls: &Tls) -> Result<SocketAddr, String> {
                     continue;
                 }
             };
-            let acceptor = acceptor.clone();
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
             tokio::spawn(async move {
                 // A client that never finishes its handshake or its request headers does not
                 // hold a connection forever.

@@ -150,3 +150,75 @@ async fn post_review(roots: Arc<rustls::RootCertStore>, addr: std::net::SocketAd
     stream.read_to_end(&mut answer).await.unwrap();
     String::from_utf8(answer).unwrap()
 }
+
+/// A serving certificate for 127.0.0.1 signed by `ca`, as PEM (certificate, key): what a
+/// cert-manager Certificate's Secret holds.
+fn leaf_pem(ca: &CaPem) -> (String, String) {
+    let issuer = rcgen::Issuer::new(
+        ca_params().unwrap(),
+        rcgen::KeyPair::from_pem(&ca.key).unwrap(),
+    );
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn roots_of(ca: &CaPem) -> Arc<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.cert.as_bytes()).unwrap())
+        .unwrap();
+    Arc::new(roots)
+}
+
+/// Whether a TLS handshake with `addr` succeeds for a client trusting only `roots`.
+async fn handshake(roots: Arc<rustls::RootCertStore>, addr: std::net::SocketAddr) -> bool {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_in_the_directory_is_served_without_a_restart() {
+    let dir = std::env::temp_dir().join(format!("so-webhook-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |(crt, key): (String, String)| {
+        std::fs::write(dir.join("tls.crt"), crt).unwrap();
+        std::fs::write(dir.join("tls.key"), key).unwrap();
+    };
+    let (old_ca, new_ca) = (CaPem::generate().unwrap(), CaPem::generate().unwrap());
+    write(leaf_pem(&old_ca));
+    let tls = Tls::from_dir(&dir).unwrap();
+    assert_eq!(tls.ca_pem, None);
+    let addr = serve("127.0.0.1:0".parse().unwrap(), &tls).await.unwrap();
+    assert!(handshake(roots_of(&old_ca), addr).await);
+    assert_eq!(tls.reload(), Ok(false), "nothing changed yet");
+    // cert-manager renews (here from another CA, so the two are told apart).
+    write(leaf_pem(&new_ca));
+    assert_eq!(tls.reload(), Ok(true));
+    assert!(handshake(roots_of(&new_ca), addr).await);
+    assert!(!handshake(roots_of(&old_ca), addr).await);
+    let answer = post_review(roots_of(&new_ca), addr).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A pair that does not load (a key from another certificate: read mid-rotation) is
+    // refused, and the current certificate stays.
+    let (crt, _) = leaf_pem(&new_ca);
+    let (_, other_key) = leaf_pem(&new_ca);
+    write((crt, other_key));
+    let refused = tls.reload().unwrap_err();
+    assert!(refused.contains("webhook certificate"), "{refused}");
+    assert!(handshake(roots_of(&new_ca), addr).await);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
