@@ -54,6 +54,22 @@ pub enum Command {
         #[arg(long)]
         skip_unavailable: bool,
     },
+    /// Render every platform-checks Check class of a Materialize checkout into check files
+    /// (one YAML per class, the exact testdrive text its initialize() / manipulate() /
+    /// validate() return), then lint them. Needs python3 (and the checkout's own Python
+    /// dependencies of misc/python/materialize/checks, e.g. semver); prints what was
+    /// imported, skipped and why, and how many pass lint-checks.
+    ImportChecks {
+        /// The Materialize checkout (its misc/python/materialize/checks/all_checks).
+        #[arg(long)]
+        materialize: PathBuf,
+        /// The version checks are instantiated for (Check(base_version)), e.g. v26.1.0.
+        #[arg(long)]
+        base_version: String,
+        /// Where the check files go (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Wait for a ScenarioRun to end and print its per-step results. Exits 0 iff it ended in
     /// the expected phase (annotation `mzcheck.dev/expected-phase`, default Succeeded).
     Status {
@@ -195,6 +211,11 @@ pub fn run(cli: Cli) -> ExitCode {
             paths,
             skip_unavailable,
         } => lint_checks(&paths, skip_unavailable),
+        Command::ImportChecks {
+            materialize,
+            base_version,
+            out,
+        } => import_checks(&materialize, &base_version, &out),
         Command::Status {
             name,
             namespace,
@@ -461,6 +482,81 @@ fn print_crds(out_dir: Option<PathBuf>) -> ExitCode {
 }
 
 /// `lint-checks`: every check file parsed as the operator would read it from a ConfigMap.
+/// The importer proper is Python (platform-checks' classes are), shipped inside the binary.
+const IMPORTER: &str = include_str!("checks/import_checks.py");
+
+fn import_checks(
+    materialize: &std::path::Path,
+    base_version: &str,
+    out: &std::path::Path,
+) -> ExitCode {
+    if let Err(e) = base_version.parse::<crate::version::MzVersion>() {
+        eprintln!("--base-version {base_version}: {e}");
+        return ExitCode::from(2);
+    }
+    let script = std::env::temp_dir().join(format!("so-import-checks-{}.py", std::process::id()));
+    if let Err(e) = std::fs::write(&script, IMPORTER) {
+        eprintln!("import-checks: cannot write {}: {e}", script.display());
+        return ExitCode::FAILURE;
+    }
+    let python = std::env::var("SO_PYTHON").unwrap_or_else(|_| "python3".into());
+    let status = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(materialize)
+        .arg(base_version)
+        .arg(out)
+        // Nothing of the checkout is written back (no __pycache__ in it).
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .status();
+    let _ = std::fs::remove_file(&script);
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => return ExitCode::from(s.code().unwrap_or(1).clamp(1, 255) as u8),
+        Err(e) => {
+            eprintln!("import-checks: cannot run {python}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    lint_summary(out)
+}
+
+/// How many imported checks lint clean, which need a system a rehearsal does not have, and
+/// the first problem of each of the others.
+fn lint_summary(dir: &std::path::Path) -> ExitCode {
+    use crate::checks::library;
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| Some(e.ok()?.path())).collect(),
+        Err(e) => {
+            eprintln!("{}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    files.retain(|f| f.extension().is_some_and(|e| e == "yaml"));
+    files.sort();
+    let (mut clean, mut needs, mut refused) = (0, Vec::new(), Vec::new());
+    for f in &files {
+        let shown = f.display().to_string();
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        match library::from_yaml_for(&text, &shown, true) {
+            Ok(c) => match c.needs {
+                Some(what) => needs.push(format!("{}: needs {what}", c.name())),
+                None => clean += 1,
+            },
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    for line in needs.iter().chain(&refused) {
+        println!("lint: {line}");
+    }
+    println!(
+        "lint: {clean} of {} pass lint-checks; {} need a system a rehearsal does not have; {} refused",
+        files.len(),
+        needs.len(),
+        refused.len()
+    );
+    ExitCode::SUCCESS
+}
+
 fn lint_checks(paths: &[PathBuf], skip_unavailable: bool) -> ExitCode {
     use crate::checks::library;
     let mut files = Vec::new();
