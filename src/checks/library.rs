@@ -164,6 +164,7 @@ pub fn compile(spec: &CheckSpec, source: &str) -> Result<Check, CheckError> {
                     known.push(k.clone());
                 }
             }
+
             for (line, name) in uses {
                 if known.contains(&name) {
                     continue;
@@ -182,6 +183,10 @@ pub fn compile(spec: &CheckSpec, source: &str) -> Result<Check, CheckError> {
                     needs,
                     ..fail(message)
                 });
+            }
+            // Its own query may not use it; the commands after it may.
+            if let Command::SetFromSql { var, .. } = c.unguarded() {
+                known.push(var.clone());
             }
         }
         Ok(commands)

@@ -78,7 +78,9 @@ pub fn repeat(command: &Command) -> Repeat {
         | Command::PostgresConnect { .. }
         | Command::SetSqlTimeout { .. } => Repeat::Safe,
         Command::Guarded { command, .. } => repeat(command),
-        Command::SkipIf { sql, .. } | Command::Explain { sql, .. } => statement_repeat(sql),
+        Command::SkipIf { sql, .. }
+        | Command::Explain { sql, .. }
+        | Command::SetFromSql { sql, .. } => statement_repeat(sql),
         Command::Query { sql, .. } => statement_repeat(sql),
         // A block re-runs from its first statement: as unsafe as its least safe statement.
         Command::PostgresExecute { statements, .. } => statements
@@ -107,6 +109,8 @@ pub enum Verdict {
     Fail(String),
     /// A `$ skip-if` that held: go on past its `$ skip-end`.
     Skip,
+    /// `$ set-from-sql`'s value: recorded, then on to the next command.
+    Read(String),
 }
 
 /// Judges one try. `resumed`: the command may have been sent before an operator restart.
@@ -195,6 +199,21 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
                 )),
             },
             Err(SqlFailure::Db(e)) => Verdict::Fail(format!("skip-if query failed: {e}")),
+            Err(SqlFailure::Lost(_) | SqlFailure::NotSent(_)) => unreachable!("handled above"),
+        },
+        // testdrive: one row of one column, not retried.
+        Command::SetFromSql { var, .. } => match result {
+            Ok(r) => match &r.rows[..] {
+                [row] if row.len() == 1 && row[0].is_some() => {
+                    Verdict::Read(row[0].clone().unwrap_or_default())
+                }
+                _ => Verdict::Fail(format!(
+                    "set-from-sql var={var}: the query must return exactly one row with one \
+                     non-NULL column, got {}",
+                    shape(r)
+                )),
+            },
+            Err(SqlFailure::Db(e)) => Verdict::Fail(format!("set-from-sql query failed: {e}")),
             Err(SqlFailure::Lost(_) | SqlFailure::NotSent(_)) => unreachable!("handled above"),
         },
         Command::Explain { expected, .. } => match result {

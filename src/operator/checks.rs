@@ -67,6 +67,7 @@ async fn send<C: CheckSql>(
         Command::Query { sql, .. }
         | Command::Fail { sql, .. }
         | Command::SkipIf { sql, .. }
+        | Command::SetFromSql { sql, .. }
         | Command::Explain { sql, .. } => ctx.check_sql(session, host, &sub(sql)?).await,
         Command::PostgresExecute {
             connection,
@@ -152,7 +153,7 @@ pub async fn run_check<C: CheckSql>(
             return (record, moved);
         }
         let before = &p.script[..k];
-        let vars = match script::script_vars(before, p.vars, version) {
+        let vars = match script::script_vars(before, p.vars, &record.vars, version) {
             Ok(v) => v,
             Err(why) => {
                 runner::fail(&mut record, command, why, Timestamp::now());
@@ -175,6 +176,14 @@ pub async fn run_check<C: CheckSql>(
         }
         match runner::judge(&expecting, &result, resumed) {
             Verdict::Pass => {
+                runner::advance(&mut record);
+                moved = true;
+                resumed = false;
+            }
+            Verdict::Read(value) => {
+                if let Command::SetFromSql { var, .. } = command.unguarded() {
+                    record.vars.insert(var.clone(), value);
+                }
                 runner::advance(&mut record);
                 moved = true;
                 resumed = false;

@@ -187,7 +187,8 @@ async fn a_broken_validate_fails_with_a_readable_diff() {
 }
 
 /// A check in the shape upstream platform checks are written, over real pgwire: values shown
-/// as testdrive's `decode_row` shows them, `$ set-regex`, `$ skip-if`, `$ postgres-connect`.
+/// as testdrive's `decode_row` shows them, `$ set-regex`, `$ set-from-sql`, `$ skip-if`,
+/// `$ postgres-connect`.
 const TYPED: &str = r#"
 name: Typed
 initialize: |
@@ -211,6 +212,10 @@ validate: |
   > SELECT ts::date::text FROM typed
   <DATE>
   $ unset-regex
+  $ set-from-sql var=greeting
+  SELECT 'hello ' || 'world'
+  > SELECT '${greeting}' = 'hello world'
+  true
   $ skip-if
   SELECT true
   > SELECT 'skipped: this row is wrong'

@@ -1,5 +1,7 @@
 //! `ScenarioRun.status`: the frozen plan and a record per step, written only by the operator.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -297,6 +299,10 @@ pub struct CheckRecord {
     /// Expected rows minus actual (`- `) and actual minus expected (`+ `), or the error seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// Values `$ set-from-sql` read, by variable: kept so the commands after it see the
+    /// same value after an operator restart (the query is not run again).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
 }
 
 impl CheckRecord {
@@ -315,6 +321,7 @@ impl CheckRecord {
             line: None,
             statement: None,
             diff: None,
+            vars: BTreeMap::new(),
         }
     }
 }

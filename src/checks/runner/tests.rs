@@ -490,3 +490,62 @@ fn explain_compares_the_plan_text_exactly_once() {
             .contains("expected plan")
     );
 }
+
+#[test]
+fn set_from_sql_reads_one_value_for_the_commands_after_it_and_keeps_it() {
+    let script = parse(
+        "$ set-from-sql var=id\n\
+         SELECT id FROM mz_tables WHERE name = 't'\n\
+         > SELECT name FROM mz_tables WHERE id = '${id}'\n\
+         t\n",
+    )
+    .unwrap();
+    assert_eq!(repeat(&script[0]), Repeat::Safe);
+    assert_eq!(
+        judge(&script[0], &Ok(rows(&[&["u7"]])), false),
+        Verdict::Read("u7".into())
+    );
+    for (answer, why) in [
+        (
+            Ok(rows(&[&["u7"], &["u8"]])),
+            "exactly one row with one non-NULL column, got 2 rows",
+        ),
+        (Ok(rows(&[&["NULL"]])), "got 1 rows of 1 columns"),
+        (
+            Err(SqlFailure::Db("boom".into())),
+            "set-from-sql query failed: boom",
+        ),
+    ] {
+        match judge(&script[0], &answer, false) {
+            Verdict::Fail(e) => assert!(e.contains(why), "{e}"),
+            other => panic!("{answer:?}: {other:?}"),
+        }
+    }
+    // The value comes from the check's record, so a restarted operator sees the same one.
+    use std::collections::BTreeMap;
+    let read = BTreeMap::from([("id".to_string(), "u7".to_string())]);
+    let vars =
+        crate::checks::script::script_vars(&script[..1], &BTreeMap::new(), &read, 0).unwrap();
+    assert_eq!(vars["id"], "u7");
+    let missing =
+        crate::checks::script::script_vars(&script[..1], &BTreeMap::new(), &BTreeMap::new(), 0);
+    assert!(missing.unwrap_err().contains("${id} was not read"));
+    // Lint knows the variable from there on, and not before.
+    let spec = |validate: &str| {
+        serde_json::from_value(serde_json::json!({
+            "name": "A", "manipulate": ["", ""], "validate": validate,
+        }))
+        .unwrap()
+    };
+    let ok = "$ set-from-sql var=id\nSELECT 'u7'\n> SELECT '${id}'\nu7\n";
+    assert!(crate::checks::library::compile(&spec(ok), "t").is_ok());
+    let early = "> SELECT '${id}'\nu7\n$ set-from-sql var=id\nSELECT 'u7'\n";
+    let e = crate::checks::library::compile(&spec(early), "t").unwrap_err();
+    assert!(e.to_string().contains("unknown variable ${id}"), "{e}");
+    assert!(
+        parse("$ set-from-sql\nSELECT 1")
+            .unwrap_err()
+            .message
+            .contains("needs var=")
+    );
+}

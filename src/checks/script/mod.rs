@@ -11,6 +11,7 @@
 //!   `${name}` to use it; `$ set-sql-timeout duration=…|default [force=true]`;
 //!   `$ set-regex match=… [replacement=…]` and `$ unset-regex`; `$ skip-if` (a boolean
 //!   query) … `$ skip-end`; `$ postgres-connect name=… url=…` for `postgres-execute`;
+//!   `$ set-from-sql var=…` (a query of one value);
 //! - `? EXPLAIN …` then the plan text, compared exactly;
 //! - version guards on any command: `>[version>=14700] SELECT …` ([`guard`]);
 //! - `# comments`, and SQL continued on following lines that start with whitespace;
@@ -67,6 +68,13 @@ pub enum Command {
         line: usize,
         regex: Option<(String, String)>,
     },
+    /// `$ set-from-sql var=…` with its query (one row, one column): the variable's value for
+    /// the commands after it.
+    SetFromSql {
+        line: usize,
+        var: String,
+        sql: String,
+    },
     /// `$ skip-if` with its query (one row, one boolean column): when true, the commands up
     /// to the next `$ skip-end` (or the script's end) are skipped.
     SkipIf {
@@ -115,6 +123,7 @@ impl Command {
             | Command::Set { line, .. }
             | Command::SetRegex { line, .. }
             | Command::SkipIf { line, .. }
+            | Command::SetFromSql { line, .. }
             | Command::SkipEnd { line }
             | Command::PostgresConnect { line, .. }
             | Command::Explain { line, .. }
@@ -152,6 +161,7 @@ impl Command {
             } => format!("$ set-regex match={m} replacement={r}"),
             Command::SetRegex { regex: None, .. } => "$ unset-regex".to_string(),
             Command::SkipIf { sql, .. } => format!("$ skip-if\n{sql}"),
+            Command::SetFromSql { var, sql, .. } => format!("$ set-from-sql var={var}\n{sql}"),
             Command::SkipEnd { .. } => "$ skip-end".to_string(),
             Command::PostgresConnect { name, url, .. } => {
                 format!("$ postgres-connect name={name} url={url}")
@@ -189,7 +199,7 @@ impl Command {
             | Command::SetSqlTimeout { .. }
             | Command::SetRegex { .. }
             | Command::SkipEnd { .. } => Vec::new(),
-            Command::SkipIf { sql, .. } => vec![sql.as_str()],
+            Command::SkipIf { sql, .. } | Command::SetFromSql { sql, .. } => vec![sql.as_str()],
             Command::PostgresConnect { url, .. } => vec![url.as_str()],
             Command::Explain { sql, expected, .. } => vec![sql.as_str(), expected.as_str()],
             Command::Set { vars, .. } => vars.iter().map(|(_, v)| v.as_str()).collect(),
@@ -610,6 +620,30 @@ fn parse_builtin(
             }
             Ok(Command::SkipIf { line: line_no, sql })
         }
+        "set-from-sql" => {
+            let mut var = None;
+            for (k, v) in args {
+                match k.as_str() {
+                    "var" => var = Some(v),
+                    _ => return Err(unknown(&k)),
+                }
+            }
+            let var = var
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| err(line_no, "set-from-sql needs var=…"))?;
+            let sql = block.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("\n");
+            if sql.trim().is_empty() {
+                return Err(err(
+                    line_no,
+                    "set-from-sql needs a query on the lines after it",
+                ));
+            }
+            Ok(Command::SetFromSql {
+                line: line_no,
+                var,
+                sql,
+            })
+        }
         "skip-end" => match args.first() {
             Some((k, _)) => Err(unknown(k)),
             None => Ok(Command::SkipEnd { line: line_no }),
@@ -654,7 +688,7 @@ fn parse_builtin(
                 line_no,
                 format!(
                     "unsupported builtin ${other}; supported: postgres-execute, nop, set, \
-                     set-sql-timeout, set-regex, unset-regex, skip-if, skip-end, postgres-connect"
+                     set-sql-timeout, set-regex, unset-regex, skip-if, skip-end, postgres-connect, set-from-sql"
                 ),
             ),
         }),
@@ -782,15 +816,26 @@ pub fn applies(command: &Command, version: u64) -> bool {
 pub fn script_vars(
     before: &[Command],
     base: &BTreeMap<String, String>,
+    read: &BTreeMap<String, String>,
     version: u64,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut vars = base.clone();
     for c in before.iter().filter(|c| applies(c, version)) {
-        if let Command::Set { vars: set, .. } = c.unguarded() {
-            for (k, v) in set {
-                let v = substitute(v, &vars)?;
-                vars.insert(k.clone(), v);
+        match c.unguarded() {
+            Command::Set { vars: set, .. } => {
+                for (k, v) in set {
+                    let v = substitute(v, &vars)?;
+                    vars.insert(k.clone(), v);
+                }
             }
+            // What the query returned when it ran (kept in the check's record).
+            Command::SetFromSql { var, .. } => match read.get(var) {
+                Some(v) => {
+                    vars.insert(var.clone(), v.clone());
+                }
+                None => return Err(format!("${{{var}}} was not read by its set-from-sql")),
+            },
+            _ => {}
         }
     }
     Ok(vars)

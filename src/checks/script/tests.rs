@@ -86,7 +86,7 @@ fn bad_scripts_name_the_line() {
         ("> SELECT 1\n! SELECT x\n", 2, "needs an expected error"),
         ("! SELECT x\nmaybe: it fails", 2, "expected contains:"),
         ("$ kafka-ingest topic=t", 1, "needs Kafka"),
-        ("$ set-from-sql var=x\nSELECT 1", 1, "unsupported builtin"),
+        ("$ set-max-tries max-tries=5", 1, "unsupported builtin"),
         ("$ postgres-execute\nSELECT 1", 1, "needs connection"),
         ("> SELECT 1\n\"open", 2, "unterminated quote"),
         ("? EXPLAIN SELECT 1", 1, "needs the expected plan"),
@@ -144,9 +144,9 @@ regex:^division by (zero|0)$
             "expected contains:…, exact:…, regex:… or timeout",
         ),
         (
-            "$ set-from-sql var=x",
+            "$ set-max-tries max-tries=5",
             1,
-            "unsupported builtin $set-from-sql",
+            "unsupported builtin $set-max-tries",
         ),
     ] {
         let e = parse(bad).unwrap_err();
@@ -176,16 +176,22 @@ $ set-sql-timeout duration=1s force=true
     assert_eq!(c.len(), 8);
     let base = BTreeMap::from([("testdrive.seed".to_string(), "1".to_string())]);
     let v26 = 2_600_200;
-    let vars = script_vars(&c[..1], &base, v26).unwrap();
+    let vars = script_vars(&c[..1], &base, &BTreeMap::new(), v26).unwrap();
     assert_eq!((vars["a"].as_str(), vars["b"].as_str()), ("1", "x1"));
     assert!(applies(&c[3], v26) && !applies(&c[3], 14700));
     assert!(matches!(c[3].unguarded(), Command::Query { sql, .. } if sql == "SELECT 'new'"));
     assert_eq!(c[3].line(), 5);
     // The guarded set runs only on the old version.
-    assert_eq!(script_vars(&c[..5], &base, v26).unwrap()["a"], "1");
-    assert_eq!(script_vars(&c[..5], &base, 14700).unwrap()["a"], "old");
     assert_eq!(
-        script_vars(&c[..6], &base, v26).unwrap()["long"],
+        script_vars(&c[..5], &base, &BTreeMap::new(), v26).unwrap()["a"],
+        "1"
+    );
+    assert_eq!(
+        script_vars(&c[..5], &base, &BTreeMap::new(), 14700).unwrap()["a"],
+        "old"
+    );
+    assert_eq!(
+        script_vars(&c[..6], &base, &BTreeMap::new(), v26).unwrap()["long"],
         "two\nlines"
     );
     let default = Duration::from_secs(300);
@@ -230,10 +236,10 @@ fn builtins_that_need_another_system_say_which() {
     assert_eq!(e.needs, Some("Kafka"));
     assert_eq!(e.line, 1);
     assert!(e.message.contains("$kafka-ingest needs Kafka"), "{e}");
-    let e = parse("$ set-from-sql var=v\nSELECT 'x'").unwrap_err();
+    let e = parse("$ set-max-tries max-tries=5").unwrap_err();
     assert_eq!(e.needs, None);
     assert!(
-        e.message.contains("unsupported builtin $set-from-sql"),
+        e.message.contains("unsupported builtin $set-max-tries"),
         "{e}"
     );
     let e = parse(">[version>=1]SELECT 1").unwrap_err();
