@@ -16,7 +16,7 @@ use kube::{
     api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions},
     runtime::watcher::{self, Event},
 };
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, Semaphore};
 use tracing::{info, warn};
 
 use crate::{
@@ -45,7 +45,14 @@ pub struct Kubelet {
     starting: Mutex<BTreeSet<String>>,
     /// Signalled whenever a start ends (a stop waits for a start in flight).
     start_done: Notify,
+    /// Starts at once: a kubelet starts pods in parallel, but on a 2-core machine 100 pods
+    /// created together, started together, starve everything else (the operator's first
+    /// passes included) while they boot.
+    start_slots: Semaphore,
 }
+
+/// Pods started at once ([`Kubelet::start_slots`]).
+const PARALLEL_STARTS: usize = 4;
 
 /// First retry of a pod that could not start; doubles up to [`RETRY_MAX`]. A kubelet retries a
 /// pod whose volumes cannot be set up yet (e.g. `kube-root-ca.crt` not published yet in a new
@@ -63,6 +70,7 @@ impl Kubelet {
             retries: Mutex::new(BTreeMap::new()),
             starting: Mutex::new(BTreeSet::new()),
             start_done: Notify::new(),
+            start_slots: Semaphore::new(PARALLEL_STARTS),
         })
     }
 
@@ -130,7 +138,10 @@ impl Kubelet {
                 return;
             }
         }
-        let started = self.start(&pod).await;
+        let started = {
+            let _slot = self.start_slots.acquire().await;
+            self.start(&pod).await
+        };
         let started = {
             let mut pods = self.pods.lock().await;
             self.starting.lock().await.remove(&uid);
