@@ -3,7 +3,10 @@
 //! rendered to the exact text it returns, `_can_run` version tests mapped, disabled, `Base`
 //! and non-testdrive classes left out with the reason, and the result linted.
 
-use std::{path::Path, process::Command};
+use std::{
+    path::Path,
+    process::{Command, Output},
+};
 
 use scenario_operator::checks::library::{self, Phase};
 
@@ -12,19 +15,23 @@ const CHECKOUT: &str = concat!(
     "/tests/fixtures/platform-checks"
 );
 
-fn import(out: &Path) -> (bool, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_scenario-operator"))
+fn run_import(checkout: &str, version: &str, out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scenario-operator"))
         .args([
             "import-checks",
             "--materialize",
-            CHECKOUT,
+            checkout,
             "--base-version",
-            "v26.1.0",
+            version,
         ])
         .arg("--out")
         .arg(out)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn import(out: &Path) -> (bool, String, String) {
+    let o = run_import(CHECKOUT, "v26.1.0", out);
     (
         o.status.success(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -125,36 +132,14 @@ fn every_check_class_is_rendered_to_the_text_it_returns() {
 #[test]
 fn a_directory_that_is_no_checkout_and_a_bad_version_are_refused() {
     let out = std::env::temp_dir().join(format!("so-import-bad-{}", std::process::id()));
-    let o = Command::new(env!("CARGO_BIN_EXE_scenario-operator"))
-        .args([
-            "import-checks",
-            "--materialize",
-            "/nonexistent",
-            "--base-version",
-            "v26.1.0",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_import("/nonexistent", "v26.1.0", &out);
     assert!(!o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         stderr.contains("/nonexistent has no misc/python/materialize/checks/all_checks"),
         "{stderr}"
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_scenario-operator"))
-        .args([
-            "import-checks",
-            "--materialize",
-            CHECKOUT,
-            "--base-version",
-            "26.1",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_import(CHECKOUT, "26.1", &out);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).starts_with("--base-version 26.1: "));
     assert!(!out.exists());

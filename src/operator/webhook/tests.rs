@@ -108,32 +108,32 @@ async fn the_webhook_answers_over_tls_with_a_certificate_its_ca_verifies() {
     wrong
         .add(CertificateDer::from_pem_slice(other.cert.as_bytes()).unwrap())
         .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(Arc::new(wrong))
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr_a).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let refused = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await;
+    let refused = connect(Arc::new(wrong), addr_a).await;
     assert!(refused.is_err());
 }
 
-/// POSTs an AdmissionReview of a refused run to `/validate` over TLS; the raw HTTP answer.
-async fn post_review(roots: Arc<rustls::RootCertStore>, addr: std::net::SocketAddr) -> String {
+/// A TLS connection to `addr` from a client trusting only `roots` (as the apiserver trusts
+/// `caBundle`).
+async fn connect(
+    roots: Arc<rustls::RootCertStore>,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut stream = connector.connect(name, tcp).await.unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+}
+
+/// POSTs an AdmissionReview of a refused run to `/validate` over TLS; the raw HTTP answer.
+async fn post_review(roots: Arc<rustls::RootCertStore>, addr: std::net::SocketAddr) -> String {
+    let mut stream = connect(roots, addr).await.unwrap();
     let body = serde_json::to_vec(&admission(
         "CREATE",
         spec(json!([{"action": "PromoteMz", "mzService": "a"}])),
@@ -176,18 +176,7 @@ fn roots_of(ca: &CaPem) -> Arc<rustls::RootCertStore> {
 
 /// Whether a TLS handshake with `addr` succeeds for a client trusting only `roots`.
 async fn handshake(roots: Arc<rustls::RootCertStore>, addr: std::net::SocketAddr) -> bool {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .is_ok()
+    connect(roots, addr).await.is_ok()
 }
 
 #[tokio::test]
