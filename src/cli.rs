@@ -125,8 +125,9 @@ pub struct RunArgs {
     /// operator outside the cluster network, where pod IPs route but cluster DNS does not.
     #[arg(long, env = "SCENARIO_OPERATOR_POD_IP_ADDRESSES")]
     pod_ip_addresses: bool,
-    /// How many passes run at once (admitted in arrival order). A pass mostly waits on the
-    /// network, so this is well above the cores.
+    /// How many passes run at once (admitted in arrival order), besides up to 8 of runs not
+    /// started yet (a lane of their own). A pass mostly waits on the network, so this is well
+    /// above the cores.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
     /// How often (milliseconds) a run waiting on environmentd's leader status reads it, to be

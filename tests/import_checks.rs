@@ -54,6 +54,7 @@ fn every_check_class_is_rendered_to_the_text_it_returns() {
         files,
         [
             "AfterRelease.yaml",
+            "ControlCharacters.yaml",
             "Counter.yaml",
             "KafkaSink.yaml",
             "NewerFeature.yaml",
@@ -110,14 +111,19 @@ fn every_check_class_is_rendered_to_the_text_it_returns() {
     assert!(load("TableRows").spec.externally_idempotent);
     // A subclass of a `Base` class is a check; the base itself is not.
     assert_eq!(load("SharedA").spec.validate, "> SELECT 'a'\na\n");
+    // Characters YAML carries only escaped arrive exactly.
+    assert_eq!(
+        load("ControlCharacters").spec.validate,
+        "> SELECT 1\n1\n# nul \0 soh \u{1} del \u{7f} nel \u{85} ls \u{2028} bom \u{feff} \u{1F600} \"q\" \\ \t tab\n"
+    );
     for line in [
         "skipped Switched: disabled (@disabled)",
         "skipped PythonValidate: a phase is not testdrive (PyAction)",
         "skipped OneManipulate: manipulate() returned 1 actions, not 2",
         "skipped module broken: import failed: ModuleNotFoundError: No module named 'a_package_nobody_has'",
-        "import-checks: 7 imported, 4 skipped",
+        "import-checks: 8 imported, 4 skipped",
         "lint: KafkaSink: needs Kafka",
-        "lint: 6 of 7 pass lint-checks; 1 need a system a rehearsal does not have; 0 refused",
+        "lint: 7 of 8 pass lint-checks; 1 need a system a rehearsal does not have; 0 refused",
     ] {
         assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
     }

@@ -17,7 +17,6 @@ Prints one line per class and a summary; exit 0 unless the checkout cannot be im
 import enum
 import importlib
 import inspect
-import json
 import os
 import pkgutil
 import re
@@ -126,18 +125,19 @@ def can_run(cls, check_base):
 
 
 def block(text, indent):
-    """A YAML value for `text`: a literal block when that keeps it exactly, else JSON."""
+    """A YAML value for `text`: a literal block when that keeps it exactly, else double-quoted."""
     lines = text.split("\n")
     first = next((line for line in lines if line), "")
     literal = (
         text.strip() != ""
+        and all(yaml_printable(c) and c not in "\x85\u2028\u2029\ufeff" for c in text if c != "\n")
         and "\t" not in text
         and "\r" not in text
         and not first.startswith(" ")
         and all(line == line.rstrip() for line in lines)
     )
     if not literal:
-        return json.dumps(text)
+        return quoted(text)
     if not text.endswith("\n"):
         chomp, body = "-", text
     elif text.endswith("\n\n"):
@@ -146,6 +146,41 @@ def block(text, indent):
         chomp, body = "", text[:-1]
     pad = " " * indent
     return "|" + chomp + "\n" + "\n".join(pad + line if line else "" for line in body.split("\n"))
+
+
+def yaml_printable(c):
+    """YAML 1.2's printable set: what may appear unescaped in a document."""
+    o = ord(c)
+    return (
+        o in (0x9, 0xA, 0xD, 0x85)
+        or 0x20 <= o <= 0x7E
+        or 0xA0 <= o <= 0xD7FF
+        or 0xE000 <= o <= 0xFFFD
+        or 0x10000 <= o <= 0x10FFFF
+    )
+
+
+def quoted(text):
+    """A YAML double-quoted scalar of exactly `text`: checks hold NUL and other control
+    characters (testdrive scripts feeding binary data), which YAML only carries escaped."""
+    out = []
+    for c in text:
+        o = ord(c)
+        if c in '"\\':
+            out.append("\\" + c)
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\t":
+            out.append("\\t")
+        elif yaml_printable(c) and c not in "\r\x85\u2028\u2029\ufeff":
+            out.append(c)
+        elif o <= 0xFF:
+            out.append(f"\\x{o:02x}")
+        elif o <= 0xFFFF:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def render(name, spec):

@@ -76,6 +76,7 @@ pub fn repeat(command: &Command) -> Repeat {
         | Command::SetRegex { .. }
         | Command::SkipEnd { .. }
         | Command::PostgresConnect { .. }
+        | Command::Sleep { .. }
         | Command::SetSqlTimeout { .. } => Repeat::Safe,
         Command::Guarded { command, .. } => repeat(command),
         Command::SkipIf { sql, .. }
@@ -187,6 +188,7 @@ pub fn judge(command: &Command, result: &Result<Rows, SqlFailure>, resumed: bool
         | Command::SetRegex { .. }
         | Command::SkipEnd { .. }
         | Command::PostgresConnect { .. }
+        | Command::Sleep { .. }
         | Command::SetSqlTimeout { .. } => Verdict::Pass,
         // testdrive runs neither again: a query that fails or answers otherwise ends the check.
         Command::SkipIf { .. } => match result {
@@ -379,6 +381,27 @@ pub fn begin(record: &mut CheckRecord, now: Timestamp) {
         record.state = CheckState::Running;
         record.started_at = Some(Time(now));
     }
+}
+
+/// A sleep of `wait` at the current command: whether it is over. The sleep starts at its first
+/// try and is kept in `retrying_since`, so a restarted operator does not sleep it again.
+pub fn slept(record: &mut CheckRecord, command: &Command, wait: Duration, now: Timestamp) -> bool {
+    let since = record.retrying_since.get_or_insert(Time(now)).clone();
+    if seconds_between(&since, now) >= wait.as_secs_f64() {
+        return true;
+    }
+    record.line = Some(command.line() as u32);
+    record.statement = Some(redact(&command.text()));
+    record.diff = Some(format!("sleeping for {wait:?}"));
+    false
+}
+
+/// How long `$ random-sleep duration=…` waits: a part of `duration` chosen from the check's
+/// name, the command's index and the seed (testdrive draws it at random; this is as arbitrary
+/// and the same after a restart).
+pub fn random_part(duration: Duration, check: &str, index: usize, seed: u64) -> Duration {
+    let h = crate::stable_hash(format!("{check}/{index}/{seed}").as_bytes());
+    duration.mul_f64((h % 1_000_000) as f64 / 1_000_000.0)
 }
 
 /// The current command passed.

@@ -94,6 +94,7 @@ async fn send<C: CheckSql>(
         | Command::SetRegex { .. }
         | Command::SkipEnd { .. }
         | Command::PostgresConnect { .. }
+        | Command::Sleep { .. }
         | Command::SetSqlTimeout { .. } => Ok(runner::Rows::default()),
         Command::Guarded { .. } => unreachable!("unguarded above"),
     }
@@ -110,6 +111,8 @@ pub struct Pass<'a> {
     /// `mz_version_num()` of the version the step's service runs (version guards); `None`
     /// when the run does not know it (an adopted environment without `adopt.version`).
     pub version: Option<u64>,
+    /// `spec.checks.seed` (`$ random-sleep`).
+    pub seed: u64,
 }
 
 /// Runs one check's commands until it finishes, must retry (one try: the step's pass decides
@@ -144,6 +147,23 @@ pub async fn run_check<C: CheckSql>(
             (None, _) => 0,
         };
         if !script::applies(command, version) {
+            runner::advance(&mut record);
+            moved = true;
+            resumed = false;
+            continue;
+        }
+        if let Command::Sleep {
+            duration, random, ..
+        } = command.unguarded()
+        {
+            let wait = match random {
+                true => runner::random_part(*duration, &record.name, k, p.seed),
+                false => *duration,
+            };
+            // Not a wait in the pass: the check comes back to it, as to a retry.
+            if !runner::slept(&mut record, command, wait, Timestamp::now()) {
+                return (record, moved);
+            }
             runner::advance(&mut record);
             moved = true;
             resumed = false;
@@ -293,6 +313,7 @@ pub async fn step<C: Kube + CheckSql>(
                 script,
                 timeout,
                 version,
+                seed: spec.seed.unwrap_or_default(),
             };
             let record = records[i].clone();
             async move { (i, run_check(ctx, pass, record, resumed).await) }

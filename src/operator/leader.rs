@@ -15,8 +15,11 @@ use tracing::{error, info, warn};
 
 /// How long a Lease stays held without renewal: the longest a dead leader's runs wait.
 pub const LEASE_SECONDS: u64 = 15;
-/// The holder renews this long before the Lease would expire (also the clock skew tolerated).
-pub const RENEW_BEFORE_SECONDS: u64 = 5;
+/// The holder renews this often. Renewing only shortly before expiry (as we did, every 10 s)
+/// left a single slow renewal 4 s of slack: under load (100 runs booting on 2 cores) one took
+/// longer and the leader exited. Every 3 s, a stall of up to ~11 s is survived, as client-go's
+/// defaults (lease 15 s, renew deadline 10 s, retry 2 s) survive about 10 s.
+pub const RENEW_EVERY_SECONDS: u64 = 3;
 
 /// Which Lease, and who is asking for it.
 #[derive(Debug, Clone)]
@@ -58,7 +61,7 @@ pub async fn acquire(client: Client, lease: &LeaseSettings) -> Result<Held, Stri
         .with_namespace(&lease.namespace)
         .with_identity(&lease.identity)
         .with_duration(LEASE_SECONDS)
-        .with_grace(RENEW_BEFORE_SECONDS)
+        .with_grace(LEASE_SECONDS - RENEW_EVERY_SECONDS)
         .with_field_manager(format!("scenario-operator-{}", lease.identity))
         .build()
         .await
@@ -94,7 +97,7 @@ const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
 /// exits when another holds it, or when the last renewal it can see is more than the lease
 /// less a second old — before any standby may take it (a standby waits the full lease after
 /// that renewal), so a stalled leader is gone before a new one starts. Renewals come every
-/// lease less [`RENEW_BEFORE_SECONDS`], so only a renewal stalled for seconds trips it.
+/// [`RENEW_EVERY_SECONDS`], so only renewals stalled for about ten seconds trip it.
 async fn watchdog(client: Client, lease: LeaseSettings) {
     let api: Api<Lease> = Api::namespaced(client, &lease.namespace);
     let margin = Duration::from_secs(LEASE_SECONDS - 1);

@@ -63,6 +63,10 @@ use crate::api::{FIELD_MANAGER, names, v1alpha1::ScenarioRun};
 /// soon, but not never either, since an administrator may fix the permission.
 const REFUSED_RETRY: Duration = Duration::from_secs(300);
 
+/// The passes of a run not started yet that follow each other in one first-pass slot
+/// ([`reconcile_run`]): finalizer, plan, the first step's start.
+const FIRST_PASSES: usize = 3;
+
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
 where
     K: ::kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
@@ -149,6 +153,14 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
         phases
     });
     health.set_ready();
+    tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            stop_signal().await;
+            slot::close(&ctx.passes);
+            slot::close(&ctx.first_passes);
+        }
+    });
     controller
         .owns(api::<StatefulSet>(&client, &settings.namespace), owned)
         .watches(api::<Pod>(&client, &settings.namespace), run_pods, |pod| {
@@ -182,6 +194,22 @@ pub async fn run(config: ::kube::Config, settings: Settings) -> Result<(), Strin
     Ok(())
 }
 
+/// SIGTERM or Ctrl-C: what the controller's own shutdown listens for too.
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
 /// The webhook's certificate: cert-manager's from a directory, or issued for its hosts from
 /// the CA the replicas share (or, without `--webhook-ca-secret`, one of this process's own).
 async fn webhook_tls(client: Client, w: &WebhookSettings) -> Result<webhook::Tls, String> {
@@ -202,26 +230,57 @@ async fn webhook_tls(client: Client, w: &WebhookSettings) -> Result<webhook::Tls
     webhook::Tls::issue(&ca, &w.hosts)
 }
 
-/// The controller's entry: one [`reconcile::reconcile`] pass at the current time.
+/// The controller's entry: a [`reconcile::reconcile`] pass at the current time, in a slot.
+///
+/// A run that has not started takes the first-pass lane ([`Context::first_passes`]), and there
+/// its passes follow each other while the run moves on at once ([`After::Now`]), up to
+/// [`FIRST_PASSES`]: finalizer, plan, first step's start. Requeued, each would wait behind the
+/// queue again for a few writes' work. Later passes take one slot each, in arrival order.
 async fn reconcile_run(cached: Arc<ScenarioRun>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let (ns, name) = (cached.namespace().unwrap_or_default(), cached.name_any());
     let span = tracing::info_span!("reconcile", run = %name, namespace = %ns);
-    let started = std::time::Instant::now();
-    let pass = async {
-        // The time is taken once the pass has its slot, not when it was queued.
-        let now = Timestamp::now();
-        reconcile::reconcile_cached(ctx.as_ref(), &ns, &name, Some(&cached), now)
-            .instrument(span)
-            .await
+    let first = !cached.status.as_ref().is_some_and(|s| {
+        s.steps
+            .iter()
+            .any(|step| step.state != crate::api::v1alpha1::StepState::Pending)
+    });
+    let (lane, passes_in_slot) = if first {
+        (ctx.first_passes.clone(), FIRST_PASSES)
+    } else {
+        (ctx.passes.clone(), 1)
     };
-    let (waited, result) = slot::hold(ctx.passes.clone(), pass).await;
+    let passes = async {
+        let (mut from, mut n) = (Some(cached.clone()), 0);
+        loop {
+            n += 1;
+            // The time is taken once the pass has its slot, not when it was queued.
+            let (now, started) = (Timestamp::now(), std::time::Instant::now());
+            let result =
+                reconcile::reconcile_cached(ctx.as_ref(), &ns, &name, from.as_deref(), now)
+                    .instrument(span.clone())
+                    .await;
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(Error::Kube(e)) if e.class() == Class::Refused => "refused",
+                Err(_) => "transient",
+            };
+            metrics::reconciled(outcome, started.elapsed().as_secs_f64());
+            if n == passes_in_slot || !matches!(result, Ok(After::Now)) {
+                return result;
+            }
+            // The watch cache's copy serves if it already holds what the pass wrote;
+            // otherwise the next pass reads the run.
+            from = ctx
+                .store
+                .get()
+                .and_then(|s| s.get(&ObjectRef::new(&name).within(&ns)));
+        }
+    };
+    let Some((waited, result)) = slot::hold(lane, passes).await else {
+        // Shutting down before a slot came free: the next leader takes the run from here.
+        return Ok(Requeue::await_change());
+    };
     metrics::pass_waited(waited.as_secs_f64());
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(Error::Kube(e)) if e.class() == Class::Refused => "refused",
-        Err(_) => "transient",
-    };
-    metrics::reconciled(outcome, (started.elapsed() - waited).as_secs_f64());
     let key = context::run_key(&cached);
     let after = match result {
         Ok(after) => after,

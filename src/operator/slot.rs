@@ -21,24 +21,28 @@ tokio::task_local! {
 }
 
 /// Runs the pass `pass` in a slot of `semaphore`, once one is free. Returns how long it
-/// waited for it, and the pass's output.
-pub async fn hold<F: Future>(semaphore: Arc<Semaphore>, pass: F) -> (Duration, F::Output) {
+/// waited for it, and the pass's output; `None` if the semaphore was closed ([`close`]) before
+/// a slot came free: the pass never ran.
+pub async fn hold<F: Future>(semaphore: Arc<Semaphore>, pass: F) -> Option<(Duration, F::Output)> {
     let asked = tokio::time::Instant::now();
-    let permit = acquire(&semaphore).await;
+    let permit = acquire(&semaphore).await?;
     let waited = asked.elapsed();
     let slot = RefCell::new(Slot {
         semaphore,
         permit: Some(permit),
     });
-    (waited, SLOT.scope(slot, pass).await)
+    Some((waited, SLOT.scope(slot, pass).await))
 }
 
-async fn acquire(semaphore: &Arc<Semaphore>) -> OwnedSemaphorePermit {
-    semaphore
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the pass semaphore is never closed")
+/// The process is shutting down: passes still waiting for a slot give up at once (the
+/// controller waits for every pass it started, queued ones included, so without this a
+/// graceful stop under load waited for the whole queue). Passes under way finish.
+pub fn close(semaphore: &Semaphore) {
+    semaphore.close();
+}
+
+async fn acquire(semaphore: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+    semaphore.clone().acquire_owned().await.ok()
 }
 
 /// Waits `d` without holding the pass's slot, then waits for a slot again. Only for a pass with
@@ -53,8 +57,9 @@ pub async fn idle(d: Duration) {
         .ok();
     tokio::time::sleep(d).await;
     if let Some(semaphore) = released {
+        // Closed meanwhile (shutting down): the pass finishes without a slot.
         let permit = acquire(&semaphore).await;
-        SLOT.with(|s| s.borrow_mut().permit = Some(permit));
+        SLOT.with(|s| s.borrow_mut().permit = permit);
     }
 }
 
@@ -93,6 +98,25 @@ mod tests {
         }
         assert_eq!(seen, ["first starts", "second runs", "first resumes"]);
         assert_eq!(semaphore.available_permits(), 1, "every slot given back");
+    }
+
+    #[tokio::test]
+    async fn closing_ends_the_passes_still_queued_and_lets_the_running_one_finish() {
+        let semaphore = Arc::new(Semaphore::new(1));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(hold(semaphore.clone(), async move {
+            released.await.unwrap();
+            "finished"
+        }));
+        while semaphore.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = tokio::spawn(hold(semaphore.clone(), async { "ran" }));
+        tokio::task::yield_now().await;
+        close(&semaphore);
+        assert!(queued.await.unwrap().is_none(), "a queued pass never runs");
+        release.send(()).unwrap();
+        assert_eq!(running.await.unwrap().map(|(_, out)| out), Some("finished"));
     }
 
     #[tokio::test]

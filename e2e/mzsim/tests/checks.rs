@@ -67,6 +67,7 @@ async fn phase(
                 script: c.script(phase),
                 timeout,
                 version,
+                seed: 0,
             };
             run_to_end(sessions, c.name(), pass, Duration::from_millis(100))
         });

@@ -549,3 +549,38 @@ fn set_from_sql_reads_one_value_for_the_commands_after_it_and_keeps_it() {
             .contains("needs var=")
     );
 }
+
+#[test]
+fn a_sleep_is_over_once_its_duration_passed_since_its_first_try_and_survives_a_restart() {
+    let now = Timestamp::now();
+    let sleep =
+        one("$ sleep-is-probably-flaky-i-have-justified-my-need-with-a-comment duration=\"2s\"");
+    assert_eq!(repeat(&sleep), Repeat::Safe);
+    let mut r = CheckRecord::new("C", CheckState::Running, None);
+    assert!(!slept(&mut r, &sleep, Duration::from_secs(2), now));
+    assert_eq!(r.line, Some(1));
+    assert_eq!(r.diff.as_deref(), Some("sleeping for 2s"));
+    // The start is on record: a record read back after a restart goes on from it.
+    let reread: CheckRecord = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+    let mut r = reread;
+    assert!(!slept(
+        &mut r,
+        &sleep,
+        Duration::from_secs(2),
+        now + Duration::from_secs(1)
+    ));
+    assert!(slept(
+        &mut r,
+        &sleep,
+        Duration::from_secs(2),
+        now + Duration::from_secs(2)
+    ));
+    advance(&mut r);
+    assert_eq!((r.done, r.retrying_since.is_none()), (1, true));
+    // A random sleep waits part of its duration: the same part for the same check and seed.
+    let d = Duration::from_secs(10);
+    let part = random_part(d, "C", 3, 7);
+    assert!(part < d);
+    assert_eq!(part, random_part(d, "C", 3, 7));
+    assert_ne!(part, random_part(d, "C", 3, 8));
+}

@@ -75,6 +75,12 @@ pub fn needs(builtin: &str) -> Option<&'static str> {
         ("http-request", "an HTTP endpoint"),
         ("fivetran-", "Fivetran"),
         ("persist-", "direct persist access"),
+        // Files in testdrive's temporary directory: schemas and payloads for Kafka and
+        // protobuf sources, which a rehearsal has no place to put.
+        ("file-", "testdrive's temporary directory"),
+        ("set-from-file", "testdrive's temporary directory"),
+        ("protobuf-", "protobuf descriptors"),
+        ("psql-", "the psql client's output"),
     ];
     SYSTEMS
         .iter()
@@ -82,9 +88,16 @@ pub fn needs(builtin: &str) -> Option<&'static str> {
         .map(|(_, what)| *what)
 }
 
-/// What a `${testdrive.*}` variable stands for that a rehearsal does not have.
+/// What a `${testdrive.*}` or `${arg.*}` variable stands for that a rehearsal does not have.
 pub fn variable_needs(name: &str) -> Option<&'static str> {
+    if let Some(arg) = name.strip_prefix("arg.") {
+        // platform-checks passes its AWS credentials (for S3 and COPY TO) as --var.
+        return arg.starts_with("aws-").then_some("S3");
+    }
     match name.strip_prefix("testdrive.")? {
+        "materialize-password-sql-addr" | "materialize-sasl-sql-addr" => {
+            Some("a password-authenticated SQL port")
+        }
         "kafka-addr" | "kafka-addr-resolved" => Some("Kafka"),
         "schema-registry-url" => Some("a schema registry"),
         n if n.starts_with("aws-") => Some("S3"),
@@ -165,5 +178,19 @@ mod tests {
         assert_eq!(variable_needs("testdrive.kafka-addr"), Some("Kafka"));
         assert_eq!(variable_needs("testdrive.aws-endpoint"), Some("S3"));
         assert_eq!(variable_needs("testdrive.seed"), None);
+        assert_eq!(variable_needs("arg.aws-secret-access-key"), Some("S3"));
+        assert_eq!(variable_needs("arg.replicas"), None);
+        assert_eq!(
+            variable_needs("testdrive.materialize-password-sql-addr"),
+            Some("a password-authenticated SQL port")
+        );
+        assert_eq!(
+            needs("file-append"),
+            Some("testdrive's temporary directory")
+        );
+        assert_eq!(
+            needs("set-from-file"),
+            Some("testdrive's temporary directory")
+        );
     }
 }

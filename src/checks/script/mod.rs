@@ -11,7 +11,8 @@
 //!   `${name}` to use it; `$ set-sql-timeout duration=…|default [force=true]`;
 //!   `$ set-regex match=… [replacement=…]` and `$ unset-regex`; `$ skip-if` (a boolean
 //!   query) … `$ skip-end`; `$ postgres-connect name=… url=…` for `postgres-execute`;
-//!   `$ set-from-sql var=…` (a query of one value);
+//!   `$ set-from-sql var=…` (a query of one value); `$ sleep-is-probably-flaky-…
+//!   duration=…` and `$ random-sleep duration=…`;
 //! - `? EXPLAIN …` then the plan text, compared exactly;
 //! - version guards on any command: `>[version>=14700] SELECT …` ([`guard`]);
 //! - `# comments`, and SQL continued on following lines that start with whitespace;
@@ -97,6 +98,14 @@ pub enum Command {
         sql: String,
         expected: String,
     },
+    /// `$ sleep-is-probably-flaky-i-have-justified-my-need-with-a-comment duration=…`: the
+    /// check waits this long before its next command (its session, and an open transaction,
+    /// kept). `$ random-sleep duration=…` waits up to that long.
+    Sleep {
+        line: usize,
+        duration: Duration,
+        random: bool,
+    },
     /// A command that runs only when the server's version number is in `range`.
     Guarded {
         range: VersionRange,
@@ -127,6 +136,7 @@ impl Command {
             | Command::SkipEnd { line }
             | Command::PostgresConnect { line, .. }
             | Command::Explain { line, .. }
+            | Command::Sleep { line, .. }
             | Command::SetSqlTimeout { line, .. } => *line,
             Command::Guarded { command, .. } => command.line(),
         }
@@ -167,6 +177,13 @@ impl Command {
                 format!("$ postgres-connect name={name} url={url}")
             }
             Command::Explain { sql, .. } => format!("? {sql}"),
+            Command::Sleep {
+                duration, random, ..
+            } => format!(
+                "$ {} duration={}ms",
+                if *random { RANDOM_SLEEP } else { SLEEP },
+                duration.as_millis()
+            ),
             Command::Guarded { range, command } => {
                 format!("[version {}..={}] {}", range.min, range.max, command.text())
             }
@@ -198,6 +215,7 @@ impl Command {
             Command::Nop { .. }
             | Command::SetSqlTimeout { .. }
             | Command::SetRegex { .. }
+            | Command::Sleep { .. }
             | Command::SkipEnd { .. } => Vec::new(),
             Command::SkipIf { sql, .. } | Command::SetFromSql { sql, .. } => vec![sql.as_str()],
             Command::PostgresConnect { url, .. } => vec![url.as_str()],
@@ -515,6 +533,11 @@ fn parse_fail(
 /// `$`: the builtins supported are parsed; any other builtin or argument is refused at parse
 /// time rather than ignored at run time, and one that needs a system a rehearsal does not
 /// have says which.
+/// Testdrive's sleep, named to make authors justify it.
+pub const SLEEP: &str = "sleep-is-probably-flaky-i-have-justified-my-need-with-a-comment";
+/// Testdrive's sleep of a random part of the duration.
+pub const RANDOM_SLEEP: &str = "random-sleep";
+
 fn parse_builtin(
     line_no: usize,
     text: &str,
@@ -671,6 +694,24 @@ fn parse_builtin(
                 url,
             })
         }
+        SLEEP | RANDOM_SLEEP => {
+            let mut duration = None;
+            for (k, v) in args {
+                match k.as_str() {
+                    "duration" => {
+                        duration = Some(builtin::duration(&v).map_err(|e| err(line_no, e))?)
+                    }
+                    _ => return Err(unknown(&k)),
+                }
+            }
+            let duration =
+                duration.ok_or_else(|| err(line_no, format!("{name} needs duration=…")))?;
+            Ok(Command::Sleep {
+                line: line_no,
+                duration,
+                random: name == RANDOM_SLEEP,
+            })
+        }
         "unset-regex" => match args.first() {
             Some((k, _)) => Err(unknown(k)),
             None => Ok(Command::SetRegex {
@@ -688,7 +729,8 @@ fn parse_builtin(
                 line_no,
                 format!(
                     "unsupported builtin ${other}; supported: postgres-execute, nop, set, \
-                     set-sql-timeout, set-regex, unset-regex, skip-if, skip-end, postgres-connect, set-from-sql"
+                     set-sql-timeout, set-regex, unset-regex, skip-if, skip-end, postgres-connect, \
+                     set-from-sql, {SLEEP}, {RANDOM_SLEEP}"
                 ),
             ),
         }),

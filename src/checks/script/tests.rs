@@ -244,6 +244,37 @@ fn builtins_that_need_another_system_say_which() {
     );
     let e = parse(">[version>=1]SELECT 1").unwrap_err();
     assert!(e.message.contains("a space must follow ]"), "{e}");
+    let e = parse("$ file-append path=schema.proto\nmessage M {}").unwrap_err();
+    assert_eq!(e.needs, Some("testdrive's temporary directory"));
+}
+
+#[test]
+fn sleeps_parse_their_duration() {
+    let sleep = "sleep-is-probably-flaky-i-have-justified-my-need-with-a-comment";
+    assert_eq!(
+        parse(&format!("# why\n$ {sleep} duration=\"1s\"")).unwrap(),
+        [Command::Sleep {
+            line: 2,
+            duration: Duration::from_secs(1),
+            random: false
+        }]
+    );
+    assert_eq!(
+        parse("$ random-sleep duration=500ms").unwrap(),
+        [Command::Sleep {
+            line: 1,
+            duration: Duration::from_millis(500),
+            random: true
+        }]
+    );
+    for (bad, why) in [
+        (format!("$ {sleep}"), "needs duration="),
+        (format!("$ {sleep} duration=soon"), "invalid duration"),
+        (format!("$ {sleep} duration=1s for=me"), "unknown"),
+    ] {
+        let e = parse(&bad).unwrap_err();
+        assert!(e.message.contains(why), "{bad}: {e}");
+    }
 }
 
 #[test]
