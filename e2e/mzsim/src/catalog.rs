@@ -121,6 +121,42 @@ CREATE OR REPLACE VIEW mz_catalog.mz_connections AS SELECT name FROM mzsim.items
 CREATE OR REPLACE VIEW mz_catalog.mz_secrets AS SELECT name FROM mzsim.items WHERE kind = 'secret';
 CREATE OR REPLACE FUNCTION mz_catalog.mz_version() RETURNS text LANGUAGE sql STABLE
     AS $$ SELECT current_setting('mzsim.version') $$;
+-- Materialize's datediff(unit, a, b): how many unit boundaries lie between a and b (UTC).
+CREATE OR REPLACE FUNCTION mz_catalog.datediff(unit text, a timestamp, b timestamp) RETURNS bigint
+    LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    CASE rtrim(lower(unit), 's')
+    WHEN 'millennium', 'millennia' THEN
+        RETURN floor(extract(year FROM b) / 1000) - floor(extract(year FROM a) / 1000);
+    WHEN 'century', 'centurie' THEN
+        RETURN floor(extract(year FROM b) / 100) - floor(extract(year FROM a) / 100);
+    WHEN 'decade' THEN
+        RETURN floor(extract(year FROM b) / 10) - floor(extract(year FROM a) / 10);
+    WHEN 'year' THEN RETURN extract(year FROM b) - extract(year FROM a);
+    WHEN 'quarter' THEN
+        RETURN (extract(year FROM b) - extract(year FROM a)) * 4
+            + extract(quarter FROM b) - extract(quarter FROM a);
+    WHEN 'month' THEN
+        RETURN (extract(year FROM b) - extract(year FROM a)) * 12
+            + extract(month FROM b) - extract(month FROM a);
+    WHEN 'week' THEN RETURN (date_trunc('week', b)::date - date_trunc('week', a)::date) / 7;
+    WHEN 'day' THEN RETURN date_trunc('day', b)::date - date_trunc('day', a)::date;
+    WHEN 'hour' THEN
+        RETURN extract(epoch FROM date_trunc('hour', b) - date_trunc('hour', a)) / 3600;
+    WHEN 'minute' THEN
+        RETURN extract(epoch FROM date_trunc('minute', b) - date_trunc('minute', a)) / 60;
+    WHEN 'second' THEN RETURN extract(epoch FROM date_trunc('second', b) - date_trunc('second', a));
+    WHEN 'millisecond' THEN
+        RETURN extract(epoch FROM date_trunc('milliseconds', b) - date_trunc('milliseconds', a)) * 1000;
+    WHEN 'microsecond' THEN RETURN extract(epoch FROM b - a) * 1000000;
+    ELSE RAISE EXCEPTION 'invalid datetime unit: %', unit USING ERRCODE = '22023';
+    END CASE;
+END $$;
+CREATE OR REPLACE FUNCTION mz_catalog.datediff(unit text, a timestamptz, b timestamptz) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT mz_catalog.datediff(unit, a AT TIME ZONE 'UTC', b AT TIME ZONE 'UTC') $$;
+CREATE OR REPLACE FUNCTION mz_catalog.datediff(unit text, a date, b date) RETURNS bigint
+    LANGUAGE sql IMMUTABLE AS $$ SELECT mz_catalog.datediff(unit, a::timestamp, b::timestamp) $$;
 CREATE OR REPLACE VIEW mz_internal.mz_show_all_privileges AS
     SELECT 'materialize'::text AS grantor, grantee, 'materialize'::text AS database,
            schema_name AS schema, name, object_type, privilege AS privilege_type

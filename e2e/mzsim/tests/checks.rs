@@ -1,6 +1,7 @@
 //! The checks runner against real mzsim processes on real PostgreSQL, over real pgwire: the
-//! starter library (`checks/starter`) through every phase, across a restart and an upgrade, and
-//! a deliberately broken validate that fails with a readable diff.
+//! starter library (`checks/starter`) and the Materialize-SQL library (`checks/materialize-sql`)
+//! through every phase, across a restart and an upgrade, and a deliberately broken validate that
+//! fails with a readable diff.
 
 mod common;
 
@@ -18,10 +19,12 @@ use scenario_operator::{
     },
 };
 
-fn starter_library() -> Vec<Check> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checks/starter");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
+/// The checks of the libraries `checks/NAME` for each name, as one arranged library.
+fn libraries(names: &[&str]) -> Vec<Check> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checks");
+    let mut files: Vec<_> = names
+        .iter()
+        .flat_map(|name| std::fs::read_dir(root.join(name)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
@@ -90,9 +93,9 @@ fn assert_passed(records: &[CheckRecord], what: &str, mz: &Mz) {
 
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run inside `e2e/cluster exec` (./test does)"]
-async fn the_starter_library_passes_every_phase_across_a_restart_and_an_upgrade() {
-    let checks = starter_library();
-    assert!(checks.len() >= 12, "{} checks", checks.len());
+async fn the_libraries_pass_every_phase_across_a_restart_and_an_upgrade() {
+    let checks = libraries(&["starter", "materialize-sql"]);
+    assert!(checks.len() >= 19, "{} checks", checks.len());
     let (env, host) = (environment("starter"), loopback_host());
     let sessions = Sessions::default();
     let timeout = 10 * SECOND;
@@ -135,7 +138,7 @@ async fn the_starter_library_passes_every_phase_across_a_restart_and_an_upgrade(
 #[tokio::test]
 #[ignore = "needs PostgreSQL: run inside `e2e/cluster exec` (./test does)"]
 async fn a_broken_validate_fails_with_a_readable_diff() {
-    let mut check = starter_library()
+    let mut check = libraries(&["starter"])
         .into_iter()
         .find(|c| c.name() == "TableDml")
         .unwrap()

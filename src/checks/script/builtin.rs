@@ -88,6 +88,22 @@ pub fn needs(builtin: &str) -> Option<&'static str> {
         .map(|(_, what)| *what)
 }
 
+/// What a literal connection URL needs that a rehearsal does not have: platform-checks reaches
+/// its PostgreSQL source database as the mzcompose service `postgres`, and some checks reach
+/// Materialize by its mzcompose service name `materialized` instead of testdrive's variables.
+pub fn url_needs(url: &str) -> Option<&'static str> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    match host_port.split(':').next().unwrap_or("") {
+        "postgres" => Some("a PostgreSQL source database (mzcompose host postgres)"),
+        "materialized" => Some("Materialize under its mzcompose host name materialized"),
+        _ => None,
+    }
+}
+
 /// What a `${testdrive.*}` or `${arg.*}` variable stands for that a rehearsal does not have.
 pub fn variable_needs(name: &str) -> Option<&'static str> {
     if let Some(arg) = name.strip_prefix("arg.") {
@@ -175,6 +191,19 @@ mod tests {
         assert_eq!(needs("kafka-ingest"), Some("Kafka"));
         assert_eq!(needs("sql-server-connect"), Some("SQL Server"));
         assert_eq!(needs("postgres-execute"), None);
+        assert_eq!(
+            url_needs("postgres://postgres:postgres@postgres"),
+            Some("a PostgreSQL source database (mzcompose host postgres)")
+        );
+        assert_eq!(
+            url_needs("postgres://mz_system@materialized:6877/materialize"),
+            Some("Materialize under its mzcompose host name materialized")
+        );
+        assert_eq!(
+            url_needs("postgres://mz_system@${testdrive.materialize-internal-sql-addr}"),
+            None
+        );
+        assert_eq!(url_needs("postgres://u@db.example:5432/postgres"), None);
         assert_eq!(variable_needs("testdrive.kafka-addr"), Some("Kafka"));
         assert_eq!(variable_needs("testdrive.aws-endpoint"), Some("S3"));
         assert_eq!(variable_needs("testdrive.seed"), None);

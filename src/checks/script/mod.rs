@@ -538,6 +538,19 @@ pub const SLEEP: &str = "sleep-is-probably-flaky-i-have-justified-my-need-with-a
 /// Testdrive's sleep of a random part of the duration.
 pub const RANDOM_SLEEP: &str = "random-sleep";
 
+/// Refuses, naming what it needs, a connection URL whose host a rehearsal does not have.
+fn unreachable_url(line_no: usize, url: &str) -> Result<(), ParseError> {
+    match builtin::url_needs(url) {
+        Some(what) => Err(ParseError {
+            line: line_no,
+            // Not the URL itself: it may carry a password.
+            message: format!("this connection needs {what}, which a rehearsal does not have"),
+            needs: Some(what),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn parse_builtin(
     line_no: usize,
     text: &str,
@@ -556,6 +569,7 @@ fn parse_builtin(
             }
             let connection =
                 connection.ok_or_else(|| err(line_no, "postgres-execute needs connection=…"))?;
+            unreachable_url(line_no, &connection)?;
             let statements = block.iter().map(|(_, l)| l.trim().to_string()).collect();
             Ok(Command::PostgresExecute {
                 line: line_no,
@@ -688,6 +702,7 @@ fn parse_builtin(
                 ));
             }
             let url = url.ok_or_else(|| err(line_no, "postgres-connect needs url=…"))?;
+            unreachable_url(line_no, &url)?;
             Ok(Command::PostgresConnect {
                 line: line_no,
                 name,

@@ -246,6 +246,23 @@ fn builtins_that_need_another_system_say_which() {
     assert!(e.message.contains("a space must follow ]"), "{e}");
     let e = parse("$ file-append path=schema.proto\nmessage M {}").unwrap_err();
     assert_eq!(e.needs, Some("testdrive's temporary directory"));
+    // platform-checks' PostgreSQL source database, by its mzcompose host name; the password in
+    // the URL is not repeated.
+    let e = parse("> SELECT 1\n1\n\n$ postgres-execute connection=postgres://postgres:pw@postgres\nCREATE TABLE t (a int)")
+        .unwrap_err();
+    assert_eq!(e.line, 4);
+    assert_eq!(
+        e.needs,
+        Some("a PostgreSQL source database (mzcompose host postgres)")
+    );
+    assert!(!e.message.contains("pw"), "{e}");
+    let e =
+        parse("$ postgres-connect name=mz url=postgres://mz_system@materialized:6877/materialize")
+            .unwrap_err();
+    assert_eq!(
+        e.needs,
+        Some("Materialize under its mzcompose host name materialized")
+    );
 }
 
 #[test]

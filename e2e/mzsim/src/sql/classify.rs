@@ -114,6 +114,9 @@ const CATALOG_KINDS: &[(&str, &str)] = &[
     ("CONNECTION", "connection"),
     ("SECRET", "secret"),
     ("ROLE", "role"),
+    // One PostgreSQL database per environment: more would be databases on the shared server,
+    // outliving the environment.
+    ("DATABASE", "database"),
     ("NETWORK POLICY", "network policy"),
 ];
 
@@ -131,6 +134,22 @@ pub fn classify(sql: &str) -> Statement {
     match w(0) {
         "ALTER" if w(1) == "SYSTEM" => return alter_system(sql, &toks),
         "SHOW" => return show(sql, &toks),
+        "SET" if w(1) == "SCHEMA" => {
+            // Materialize takes `SET SCHEMA [=|TO] name`; PostgreSQL only a string literal.
+            let eq = toks.get(2).is_some_and(|t| t.text(sql) == "=") || w(2) == "TO";
+            let at = if eq { 3 } else { 2 };
+            if let Some(name) = toks.get(at).filter(|t| t.ident(sql).is_some()) {
+                return Statement::Pg {
+                    // Materialize always searches its catalog schemas too.
+                    sql: format!(
+                        "SET search_path TO {}, mz_catalog, mz_internal",
+                        name.text(sql)
+                    ),
+                    effect: Effect::Read,
+                    tag: "SET".into(),
+                };
+            }
+        }
         "SET" | "RESET" => {
             let name_at = if matches!(w(1), "SESSION" | "LOCAL") {
                 2
@@ -151,6 +170,19 @@ pub fn classify(sql: &str) -> Statement {
                 return Statement::Ignored { tag: "SET".into() };
             }
         }
+        // Owners are mzsim catalog roles PostgreSQL does not have: recorded only.
+        "REASSIGN" => {
+            return Statement::Catalog {
+                item: CatalogChange::Other { kind: "owner" },
+                tag: "REASSIGN OWNED".into(),
+            };
+        }
+        "DROP" if w(1) == "OWNED" => {
+            return Statement::Catalog {
+                item: CatalogChange::Other { kind: "owner" },
+                tag: "DROP OWNED".into(),
+            };
+        }
         "GRANT" | "REVOKE" => {
             let item = privilege(sql, &toks).unwrap_or(CatalogChange::Other { kind: "privilege" });
             return Statement::Catalog {
@@ -161,6 +193,26 @@ pub fn classify(sql: &str) -> Statement {
         "CREATE" | "DROP" | "ALTER" => {
             if let Some(stmt) = catalog_ddl(sql, &toks, &words) {
                 return stmt;
+            }
+            if w(0) == "ALTER" {
+                let at = |keywords: &[&str]| {
+                    toks.windows(keywords.len()).any(|ts| {
+                        ts.iter()
+                            .zip(keywords)
+                            .all(|(t, k)| t.text(sql).eq_ignore_ascii_case(k))
+                    })
+                };
+                // Owners are mzsim catalog roles PostgreSQL does not have: recorded only.
+                if at(&["OWNER", "TO"]) {
+                    return Statement::Catalog {
+                        item: CatalogChange::Other { kind: "owner" },
+                        tag: tag(2),
+                    };
+                }
+                // Compaction windows change nothing a query returns here.
+                if at(&["SET", "(", "RETAIN"]) || at(&["RESET", "(", "RETAIN"]) {
+                    return Statement::Ignored { tag: tag(2) };
+                }
             }
             if matches!(w(1), "SOURCE" | "SINK")
                 || (w(1) == "TABLE" && has_word(sql, &toks, "SOURCE"))
@@ -472,6 +524,42 @@ fn rewrite(sql: &str, toks: &[Token]) -> String {
                 i += 3;
                 continue;
             }
+            // Materialize's `string` is an alias of `text`: rewritten where a type is expected
+            // (after `::`, `AS` in a cast, or a column name in a column list), so a column or
+            // alias named string is left alone.
+            "STRING" if is_type_position(sql, toks, i) => {
+                edits.push((t.start, t.end, "text".to_string()));
+            }
+            // `double` alone is Materialize's `double precision`.
+            "DOUBLE" if upper(i + 1) != "PRECISION" && is_type_position(sql, toks, i) => {
+                edits.push((t.start, t.end, "double precision".to_string()));
+            }
+            // Unsigned integers as the narrowest signed type holding their range (casts of
+            // negative values succeed here where Materialize refuses them).
+            w @ ("UINT2" | "UINT4" | "UINT8") if is_type_position(sql, toks, i) => {
+                let pg = match w {
+                    "UINT2" => "int4",
+                    "UINT4" => "int8",
+                    _ => "numeric(20)",
+                };
+                edits.push((t.start, t.end, pg.to_string()));
+            }
+            // Materialize's object options (`WITH (RETAIN HISTORY FOR …)`, `REFRESH EVERY …`,
+            // `ASSERT NOT NULL c`, `PARTITION BY (c)`) change compaction, scheduling or layout,
+            // never what a query returns here: dropped with their parentheses.
+            "WITH"
+                if text(i + 1) == "("
+                    && matches!(
+                        upper(i + 2).as_str(),
+                        "RETAIN" | "REFRESH" | "ASSERT" | "PARTITION"
+                    ) =>
+            {
+                if let Some(close) = closing_paren(sql, toks, i + 1) {
+                    edits.push((t.start, toks[close].end, String::new()));
+                    i = close + 1;
+                    continue;
+                }
+            }
             _ => {}
         }
         // `materialize.schema.object`: one database per environment, so drop the database part.
@@ -486,6 +574,53 @@ fn rewrite(sql: &str, toks: &[Token]) -> String {
         i += 1;
     }
     apply(sql, edits)
+}
+
+/// Whether the `STRING` word at `i` names a type: after `::`, after `AS` inside `CAST(`, or right
+/// after a column name that opens a column list entry (`(name STRING`, `, name STRING`).
+fn is_type_position(sql: &str, toks: &[Token], i: usize) -> bool {
+    let text = |j: usize| toks.get(j).map(|t| t.text(sql)).unwrap_or("");
+    if i >= 2 && text(i - 1) == ":" && text(i - 2) == ":" {
+        return true;
+    }
+    if i >= 1 && text(i - 1).eq_ignore_ascii_case("AS") {
+        // CAST(x AS STRING): the nearest unclosed parenthesis follows CAST.
+        let mut depth = 0;
+        for j in (0..i - 1).rev() {
+            match text(j) {
+                ")" => depth += 1,
+                "(" if depth == 0 => return j >= 1 && text(j - 1).eq_ignore_ascii_case("CAST"),
+                "(" => depth -= 1,
+                _ => {}
+            }
+        }
+        return false;
+    }
+    i >= 2
+        && toks[i - 1].ident(sql).is_some()
+        && matches!(text(i - 2), "(" | ",")
+        && matches!(
+            text(i + 1).to_ascii_uppercase().as_str(),
+            "," | ")" | "[" | "NOT" | "NULL" | "DEFAULT" | ""
+        )
+}
+
+/// The token index of the `)` closing the `(` at `open`.
+fn closing_paren(sql: &str, toks: &[Token], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (j, t) in toks.iter().enumerate().skip(open) {
+        match t.text(sql) {
+            "(" => depth += 1,
+            ")" => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(j);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn apply(sql: &str, mut edits: Vec<(usize, usize, String)>) -> String {
@@ -533,6 +668,93 @@ mod tests {
             Statement::Pg { sql, effect, tag } => (sql, effect, tag),
             other => panic!("{sql}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn string_is_text_where_a_type_is_expected() {
+        assert_eq!(
+            pg("CREATE TABLE t (f1 INT, f2 STRING, f3 string NOT NULL, f4 STRING[])").0,
+            "CREATE TABLE t (f1 INT, f2 text, f3 text NOT NULL, f4 text[])"
+        );
+        assert_eq!(
+            pg("SELECT a::STRING, CAST(b AS string), c AS string, string FROM t").0,
+            "SELECT a::text, CAST(b AS text), c AS string, string FROM t"
+        );
+        assert_eq!(
+            pg("SELECT 'x STRING', \"STRING\"").0,
+            "SELECT 'x STRING', \"STRING\""
+        );
+        assert_eq!(
+            pg("CREATE TABLE t (a DOUBLE, b DOUBLE PRECISION, c uint2, d UINT4, e uint8)").0,
+            "CREATE TABLE t (a double precision, b DOUBLE PRECISION, c int4, d int8, e numeric(20))"
+        );
+        assert_eq!(pg("SELECT '1'::double").0, "SELECT '1'::double precision");
+    }
+
+    #[test]
+    fn object_options_that_change_no_result_are_dropped() {
+        assert_eq!(
+            pg("CREATE MATERIALIZED VIEW mv WITH (RETAIN HISTORY FOR '30s') AS SELECT 1").0,
+            "CREATE VIEW mv  AS SELECT 1"
+        );
+        assert_eq!(
+            pg("CREATE MATERIALIZED VIEW mv WITH (REFRESH EVERY '1d' ALIGNED TO (mz_now()::string::int8 + 2000), REFRESH AT CREATION) AS SELECT 1").0,
+            "CREATE VIEW mv  AS SELECT 1"
+        );
+        assert_eq!(
+            pg("CREATE MATERIALIZED VIEW mv WITH (ASSERT NOT NULL x) AS SELECT 1 AS x").0,
+            "CREATE VIEW mv  AS SELECT 1 AS x"
+        );
+        assert_eq!(
+            pg("CREATE TABLE t (a int) WITH (PARTITION BY (a))").0,
+            "CREATE TABLE t (a int) "
+        );
+        // A common table expression keeps its parentheses.
+        assert_eq!(
+            pg("WITH (SELECT 1) AS x SELECT 1").0,
+            "WITH (SELECT 1) AS x SELECT 1"
+        );
+        assert_eq!(
+            classify("ALTER MATERIALIZED VIEW mv SET (RETAIN HISTORY FOR '1m')"),
+            Statement::Ignored {
+                tag: "ALTER MATERIALIZED".into()
+            }
+        );
+        assert!(matches!(
+            classify("ALTER TABLE t RESET (RETAIN HISTORY)"),
+            Statement::Ignored { .. }
+        ));
+    }
+
+    #[test]
+    fn owners_and_schemas_take_materialize_spellings() {
+        assert_eq!(
+            classify("ALTER VIEW v OWNER TO r1"),
+            Statement::Catalog {
+                item: CatalogChange::Other { kind: "owner" },
+                tag: "ALTER VIEW".into()
+            }
+        );
+        assert_eq!(
+            pg("SET SCHEMA s1").0,
+            "SET search_path TO s1, mz_catalog, mz_internal"
+        );
+        for sql in ["REASSIGN OWNED BY r1 TO r2", "DROP OWNED BY r1 CASCADE"] {
+            assert!(
+                matches!(
+                    classify(sql),
+                    Statement::Catalog {
+                        item: CatalogChange::Other { kind: "owner" },
+                        ..
+                    }
+                ),
+                "{sql}"
+            );
+        }
+        assert_eq!(
+            pg("SET SCHEMA = \"S\"").0,
+            "SET search_path TO \"S\", mz_catalog, mz_internal"
+        );
     }
 
     #[test]

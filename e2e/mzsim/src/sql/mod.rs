@@ -3,6 +3,7 @@
 //! and refuse writes while this process is a read-only generation.
 
 pub mod classify;
+mod jsonb;
 pub mod lexer;
 pub mod params;
 mod values;

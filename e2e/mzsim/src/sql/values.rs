@@ -73,9 +73,18 @@ impl<'a> FromSql<'a> for RawValue {
 impl ToSql for RawValue {
     fn to_sql(
         &self,
-        _ty: &Type,
+        ty: &Type,
         out: &mut BytesMut,
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        // Binary jsonb is a version byte (1) and the text.
+        if *ty == Type::JSONB
+            && let Some([1, text @ ..]) = self.0.as_deref()
+        {
+            let text = super::jsonb::materialize_text(&String::from_utf8_lossy(text));
+            out.put_u8(1);
+            out.put_slice(text.as_bytes());
+            return Ok(IsNull::No);
+        }
         put(self.0.as_deref(), out)
     }
 
@@ -89,10 +98,17 @@ impl ToSql for RawValue {
 impl ToSqlText for RawValue {
     fn to_sql_text(
         &self,
-        _ty: &Type,
+        ty: &Type,
         out: &mut BytesMut,
         _options: &FormatOptions,
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        if *ty == Type::JSONB
+            && let Some(text) = self.0.as_deref()
+        {
+            let text = super::jsonb::materialize_text(&String::from_utf8_lossy(text));
+            out.put_slice(text.as_bytes());
+            return Ok(IsNull::No);
+        }
         put(self.0.as_deref(), out)
     }
 }
